@@ -1,0 +1,53 @@
+/* corral — the analysis host's state (one process per analysis run; see
+   actors/analysis_host_main.c). Internal to the host's files. */
+#ifndef CORRAL_ANALYSIS_HOST_H
+#define CORRAL_ANALYSIS_HOST_H
+
+#include <signal.h>
+#include "actors/results.h"
+#include "corral/actor.h"
+#include "corral/analysis.h"
+#include "corral/buf.h"
+
+typedef struct host {
+    void *zctx;
+    corral_actor_t *actor;
+    corral_ainfo_t info;
+    char run_dir[CORRAL_PATH_MAX], work_dir[CORRAL_PATH_MAX], program[CORRAL_PATH_MAX];
+    char endpoint[CORRAL_PATH_MAX + 16], identity[64], secret[80];
+    char **argv, **envp;
+    uid_t uid;
+    gid_t gid;
+    bool has_stdin;
+    int heartbeat_ms, sndhwm;
+    size_t output_buffer, input_buffer;
+
+    int fd_in, fd_out, fd_err, fd_res, pidfd;   /* -1 once closed */
+    corral_aout_t out[2];
+    corral_results_t *res;
+    char *line;                 /* partial fd-3 line */
+    size_t line_len;
+    bool line_skip;             /* inside an over-long line: drop to its newline */
+    corral_buf_t input;         /* stdin bytes not yet taken by the program */
+    bool input_closing;         /* closeInput: close once input drains */
+
+    corral_msg_t *waits[CORRAL_ANALYSIS_WAITS_MAX];
+    int nwaits;
+    bool api_signalled, reaped, finished, released;
+    int64_t drain_until, next_hb, next_state, last_sync, term_kill_at;
+    bool state_dirty;
+} host_t;
+
+/* Handle one message from the broker (a request, or sup's release). */
+void host_handle(host_t *h, corral_msg_t **msg);
+
+/* Answer parked waits whose time is up (or all, when the run has ended). */
+void host_waits_tick(host_t *h);
+
+/* Send analysis.state to the supervisor now. */
+void host_send_state(host_t *h);
+
+/* Reap the program if it has ended (block up to ms). True once reaped. */
+bool host_reap(host_t *h, int ms);
+
+#endif

@@ -1,0 +1,301 @@
+/* corral — ptrace and process primitives (see ptrace_ops.h). */
+#include "actors/ptrace_ops.h"
+#include "corral/reaper.h"
+#include "corral/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <grp.h>
+
+/* Stages the child reports through the exec-error pipe. */
+enum { ST_FD, ST_CHDIR, ST_RLIMIT, ST_GROUPS, ST_GID, ST_UID, ST_EXEC };
+
+int pt_resolve_path(const char *name, const char *pathlist, char *out, size_t cap) {
+    if (!name[0]) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (strchr(name, '/')) {
+        if ((size_t)snprintf(out, cap, "%s", name) >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        return 0;    /* execve reports what is wrong with it */
+    }
+    int saved = ENOENT;
+    const char *p = pathlist ? pathlist : "/usr/local/bin:/usr/bin:/bin";
+    while (*p) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > 0 && n + strlen(name) + 2 <= cap) {
+            snprintf(out, cap, "%.*s/%s", (int)n, p, name);
+            if (access(out, X_OK) == 0) return 0;
+            if (errno == EACCES) saved = EACCES;
+        }
+        p += n;
+        if (*p == ':') p++;
+    }
+    errno = saved;
+    return -1;
+}
+
+/* In the child: report the stage and errno to the parent, then die. Only
+   async-signal-safe calls from here on. */
+static void child_fail(int fd, int stage) {
+    int rec[2] = {stage, errno};
+    ssize_t w = write(fd, rec, sizeof rec);
+    (void)w;
+    _exit(127);
+}
+
+static void child_limit(int efd, int res, long long v) {
+    if (v < 0) return;
+    struct rlimit rl = {(rlim_t)v, (rlim_t)v};
+    if (setrlimit(res, &rl) != 0) child_fail(efd, ST_RLIMIT);
+}
+
+/* The child between fork and exec. fds: in (read end or -1), out, err
+   (write ends), efd (CLOEXEC error pipe), gofd (read end of the go pipe). */
+static void child_run(const pt_launch_t *l, int in, int out, int err, int efd, int gofd) {
+    /* Own process group, so signals aimed at the server's group (a ^C on
+       its terminal) do not reach the target. */
+    setpgid(0, 0);
+    /* Move every fd we keep above 9 first so the dup2 below cannot clobber
+       one of them. */
+    int fds[5] = {in, out, err, efd, gofd};
+    for (int i = 0; i < 5; i++) {
+        if (fds[i] < 0) continue;
+        int nfd = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+        if (nfd < 0) child_fail(efd, ST_FD);
+        fds[i] = nfd;
+        if (i == 3) efd = nfd;
+    }
+    if (fds[0] < 0) {
+        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fds[0] < 0) child_fail(efd, ST_FD);
+    }
+    if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 ||
+        dup3(fds[3], 3, O_CLOEXEC) < 0 || dup3(fds[4], 4, O_CLOEXEC) < 0)
+        child_fail(efd, ST_FD);
+    efd = 3;
+    if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) {
+        for (int fd = 5; fd < 65536; fd++) close(fd);
+    }
+    /* Wait until the parent has seized us, so the tracer sees the exec. */
+    char go;
+    if (read(4, &go, 1) != 1) _exit(127);
+    close(4);
+    if (l->cwd && chdir(l->cwd) != 0) child_fail(efd, ST_CHDIR);
+    child_limit(efd, RLIMIT_CPU, l->cpu_seconds);
+    child_limit(efd, RLIMIT_AS, l->memory_bytes);
+    child_limit(efd, RLIMIT_NOFILE, l->files);
+    if (l->set_user) {
+        if (setgroups((size_t)l->ngroups, l->groups) != 0) child_fail(efd, ST_GROUPS);
+        if (setgid(l->gid) != 0) child_fail(efd, ST_GID);
+        if (setuid(l->uid) != 0) child_fail(efd, ST_UID);
+    }
+    /* The server blocks SIGCHLD and ignores SIGPIPE; a program must start
+       with the defaults (an ignored signal stays ignored across exec). */
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(s, &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(l->path, l->argv, l->envp);
+    child_fail(efd, ST_EXEC);
+}
+
+static const char *stage_name(int stage) {
+    switch (stage) {
+    case ST_FD: return "setting up file descriptors";
+    case ST_CHDIR: return "chdir";
+    case ST_RLIMIT: return "setrlimit";
+    case ST_GROUPS: return "setgroups";
+    case ST_GID: return "setgid";
+    case ST_UID: return "setuid";
+    default: return "execve";
+    }
+}
+
+static void close_all(int *fds, int n) {
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+/* Read the child's verdict: EOF means the exec happened (the pipe is
+   close-on-exec), a record means a stage failed. */
+static int read_verdict(const pt_launch_t *l, int fd, char *err, size_t errlen) {
+    int rec[2];
+    ssize_t n;
+    do n = read(fd, rec, sizeof rec); while (n < 0 && errno == EINTR);
+    if (n == 0) return 0;
+    if (n != (ssize_t)sizeof rec) {
+        snprintf(err, errlen, "launch of %s: the child died before exec", l->path);
+        return -1;
+    }
+    const char *arg = rec[0] == ST_CHDIR ? l->cwd : rec[0] == ST_EXEC ? l->path : "";
+    snprintf(err, errlen, "%s%s%s: %s", stage_name(rec[0]), arg[0] ? " " : "", arg,
+             strerror(rec[1]));
+    errno = rec[1];
+    return -1;
+}
+
+int pt_launch(const pt_launch_t *l, const char *owner, pt_child_t *c, char *err, size_t errlen) {
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, ex[2] = {-1, -1}, go[2] = {-1, -1};
+    /* All O_CLOEXEC: a fork in another target thread must not keep our
+       pipes open (its child closes them at exec, and at close_range). */
+    if ((!l->stdin_null && pipe2(in, O_CLOEXEC) != 0) || pipe2(out, O_CLOEXEC) != 0 ||
+        pipe2(er, O_CLOEXEC) != 0 || pipe2(ex, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        int all[10] = {in[0], in[1], out[0], out[1], er[0], er[1], ex[0], ex[1], go[0], go[1]};
+        close_all(all, 10);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) child_run(l, in[0], out[1], er[1], ex[1], go[0]);
+    int child_ends[5] = {in[0], out[1], er[1], ex[1], go[0]};
+    close_all(child_ends, 5);
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        int ours[5] = {in[1], out[0], er[0], ex[0], go[1]};
+        close_all(ours, 5);
+        return -1;
+    }
+    corral_reaper_watch(pid, owner);
+    int rc = 0;
+    if (ptrace(PTRACE_SEIZE, pid, 0L, (long)PT_OPTIONS) != 0) {
+        snprintf(err, errlen, "ptrace seize of pid %d: %s", (int)pid, strerror(errno));
+        kill(pid, SIGKILL);
+        rc = -1;
+    } else if (write(go[1], "g", 1) != 1) {
+        snprintf(err, errlen, "starting pid %d: %s", (int)pid, strerror(errno));
+        kill(pid, SIGKILL);
+        rc = -1;
+    }
+    close(go[1]);
+    if (rc == 0) rc = read_verdict(l, ex[0], err, errlen);
+    close(ex[0]);
+    if (rc != 0) {
+        int ours[3] = {in[1], out[0], er[0]};
+        close_all(ours, 3);
+        return -1;
+    }
+    c->pid = pid;
+    c->in_fd = in[1];
+    c->out_fd = out[0];
+    c->err_fd = er[0];
+    int mine[3] = {c->in_fd, c->out_fd, c->err_fd};
+    for (int i = 0; i < 3; i++)
+        if (mine[i] >= 0) fcntl(mine[i], F_SETFL, fcntl(mine[i], F_GETFL) | O_NONBLOCK);
+    return 0;
+}
+
+int pt_seize(pid_t tid) { return (int)ptrace(PTRACE_SEIZE, tid, 0L, (long)PT_OPTIONS); }
+int pt_cont(pid_t tid, int sig) { return (int)ptrace(PTRACE_CONT, tid, 0L, (long)sig); }
+int pt_step(pid_t tid, int sig) { return (int)ptrace(PTRACE_SINGLESTEP, tid, 0L, (long)sig); }
+int pt_interrupt(pid_t tid) { return (int)ptrace(PTRACE_INTERRUPT, tid, 0L, 0L); }
+int pt_listen(pid_t tid) { return (int)ptrace(PTRACE_LISTEN, tid, 0L, 0L); }
+int pt_detach(pid_t tid, int sig) { return (int)ptrace(PTRACE_DETACH, tid, 0L, (long)sig); }
+int pt_getregs(pid_t tid, struct user_regs_struct *r) {
+    return (int)ptrace(PTRACE_GETREGS, tid, 0L, r);
+}
+int pt_setregs(pid_t tid, const struct user_regs_struct *r) {
+    return (int)ptrace(PTRACE_SETREGS, tid, 0L, r);
+}
+int pt_eventmsg(pid_t tid, unsigned long *msg) {
+    return (int)ptrace(PTRACE_GETEVENTMSG, tid, 0L, msg);
+}
+int pt_siginfo(pid_t tid, siginfo_t *si) { return (int)ptrace(PTRACE_GETSIGINFO, tid, 0L, si); }
+
+int pt_get_dr(pid_t tid, int i, uint64_t *v) {
+    errno = 0;
+    long r = ptrace(PTRACE_PEEKUSER, tid, (long)(offsetof(struct user, u_debugreg) + 8 * i), 0L);
+    if (r == -1 && errno) return -1;
+    *v = (uint64_t)r;
+    return 0;
+}
+
+int pt_set_dr(pid_t tid, int i, uint64_t v) {
+    return (int)ptrace(PTRACE_POKEUSER, tid, (long)(offsetof(struct user, u_debugreg) + 8 * i),
+                       (long)v);
+}
+
+static int peek(pid_t tid, uint64_t addr, uint64_t *word) {
+    errno = 0;
+    long w = ptrace(PTRACE_PEEKDATA, tid, (long)addr, 0L);
+    if (w == -1 && errno) return -1;
+    *word = (uint64_t)w;
+    return 0;
+}
+
+/* Word-wise copy through the aligned words covering [addr, addr+len): an
+   aligned word never straddles a page, so no spurious EIO at a map end. */
+static int peek_range(pid_t tid, uint64_t addr, unsigned char *buf, size_t len) {
+    while (len > 0) {
+        uint64_t base = addr & ~7ull, word = 0;
+        if (peek(tid, base, &word) != 0) return -1;
+        size_t skip = (size_t)(addr - base), n = 8 - skip < len ? 8 - skip : len;
+        memcpy(buf, (unsigned char *)&word + skip, n);
+        buf += n;
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int pt_read(pid_t pid, pid_t tid, uint64_t addr, void *buf, size_t len) {
+    if (addr + len < addr) {
+        errno = EFAULT;
+        return -1;
+    }
+    size_t done = 0;
+    while (done < len) {
+        struct iovec local = {(char *)buf + done, len - done};
+        struct iovec remote = {(void *)(uintptr_t)(addr + done), len - done};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n <= 0) break;
+        done += (size_t)n;
+    }
+    if (done == len) return 0;
+    /* process_vm_readv honours page protections; PEEKDATA (FOLL_FORCE)
+       reads what the tracer may, such as execute-only text. */
+    int saved = errno ? errno : EFAULT;
+    if (tid <= 0) {
+        errno = saved;
+        return -1;
+    }
+    return peek_range(tid, addr + done, (unsigned char *)buf + done, len - done);
+}
+
+int pt_write(pid_t tid, uint64_t addr, const void *buf, size_t len) {
+    const unsigned char *p = buf;
+    if (addr + len < addr) {
+        errno = EFAULT;
+        return -1;
+    }
+    while (len > 0) {
+        uint64_t base = addr & ~7ull, word = 0;
+        size_t skip = (size_t)(addr - base), n = 8 - skip < len ? 8 - skip : len;
+        if (n < 8 && peek(tid, base, &word) != 0) return -1;
+        memcpy((unsigned char *)&word + skip, p, n);
+        if (ptrace(PTRACE_POKEDATA, tid, (long)base, (long)word) != 0) return -1;
+        p += n;
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* corral — the broker's route table: which socket identity an actor
+   address lives behind, whether it is a thread or a process, and, for
+   processes, the calls in flight to it (answered with fault 5 if it dies). */
+#ifndef CORRAL_BROKER_ROUTES_H
+#define CORRAL_BROKER_ROUTES_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "corral/actor.h"
+#include "corral/config.h"
+
+typedef enum {
+    ROUTE_UP = 0,       /* connected and said hello */
+    ROUTE_GONE = 1,     /* a process that died or fell silent */
+    ROUTE_ADOPTED = 2   /* ended; the supervisor answers for it */
+} route_state_t;
+
+typedef struct route {
+    char address[CORRAL_ADDR_MAX];
+    char identity[CORRAL_ADDR_MAX];   /* socket identity to send to */
+    bool process;                      /* connected over ipc */
+    route_state_t state;
+    int64_t last_seen;                 /* monotonic ms */
+    zhashx_t *inflight;                /* "id/sender" -> inflight_t, processes only */
+} route_t;
+
+/* A call in flight to a process actor: enough to answer it if the actor dies. */
+typedef struct inflight {
+    uint64_t id;
+    int nroute;
+    zmq_msg_t route[CORRAL_MAX_HOPS + 1];   /* sender identity first, then its hops */
+} inflight_t;
+
+typedef struct routes routes_t;
+
+/* An expected process actor (see `expect`). */
+typedef struct expectation {
+    char address[CORRAL_ADDR_MAX];
+    char secret[128];
+    int64_t since;
+} expectation_t;
+
+routes_t *routes_new(void);
+void routes_destroy(routes_t **self);
+
+/* The route of an address, or NULL. */
+route_t *routes_by_address(routes_t *self, const char *address);
+
+/* The route whose socket identity is identity, or NULL. */
+route_t *routes_by_identity(routes_t *self, const char *identity);
+
+/* Add (or revive) the route of address behind identity. */
+route_t *routes_put(routes_t *self, const char *address, const char *identity, bool process);
+
+/* Forget address entirely. */
+void routes_remove(routes_t *self, const char *address);
+
+/* Stop routing to identity (the route stays, to answer fault 5 / adoption). */
+void routes_unbind_identity(routes_t *self, route_t *r);
+
+/* Record an expectation for identity; take one (removed; NULL if none). */
+void routes_expect(routes_t *self, const char *identity, const char *address, const char *secret);
+expectation_t *routes_take_expectation(routes_t *self, const char *identity);
+
+/* Process routes, for the heartbeat sweep: first/next, NULL at the end. */
+route_t *routes_first_process(routes_t *self);
+route_t *routes_next_process(routes_t *self);
+
+/* Record / finish a call in flight to process route r. */
+void routes_inflight_add(route_t *r, uint64_t id, zmq_msg_t *frames, int nframes);
+void routes_inflight_done(route_t *r, uint64_t id, const void *sender, size_t sender_len);
+
+/* Number of routes (for metrics). */
+size_t routes_count(routes_t *self);
+
+#endif

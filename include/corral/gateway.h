@@ -1,0 +1,29 @@
+/* corral — the gateway actor: the HTTP(S) side of corral. One thread, one
+   epoll loop over the listening socket, every client connection and the
+   DEALER to the broker; it never waits on an actor (calls in flight are
+   matched to their connections by request id, each with a deadline). */
+#ifndef CORRAL_GATEWAY_H
+#define CORRAL_GATEWAY_H
+
+#include "corral/auth.h"
+#include "corral/config.h"
+
+typedef struct corral_gateway corral_gateway_t;
+
+/* Bind the listening socket (so a port in use is known before anything
+   starts) and connect to the broker. users is borrowed, used from the
+   gateway's thread only. NULL with a sentence in err; *in_use is set when
+   the address was already taken. */
+corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, corral_users_t *users,
+                                     char *err, size_t errlen, int *in_use);
+
+/* The port actually bound (for --listen HOST:0). */
+int corral_gateway_port(const corral_gateway_t *self);
+
+/* Start the gateway's thread. 0, or -1 with errno. */
+int corral_gateway_start(corral_gateway_t *self);
+
+/* Stop accepting, close every connection, join the thread, free. */
+void corral_gateway_destroy(corral_gateway_t **self);
+
+#endif
