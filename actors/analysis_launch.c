@@ -4,6 +4,8 @@
    between fork and exec the child makes only async-signal-safe calls. */
 #include "actors/analysis_sup.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -161,6 +163,41 @@ static void pack_kv_fmt(msgpack_packer *pk, const char *fmt, const char *a, cons
     corral_pack_cstr(pk, tmp);
 }
 
+/* The gateway's port. cfg->listen_port, unless it is 0 ("pick a free
+   one") and corrald did not write the bound port back: then the port of a
+   TCP socket of this process listening on listen_host's IPv4 address, from
+   /proc/net/tcp. Cached after the first answer. */
+static int gateway_port(const corral_config_t *cfg) {
+    static int cached;
+    if (cfg->listen_port) return cfg->listen_port;
+    if (cached) return cached;
+    struct in_addr want;
+    const char *h = cfg->listen_host;
+    if (inet_pton(AF_INET, !strcmp(h, "localhost") ? "127.0.0.1" : h, &want) != 1) return 0;
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned addr, port, st;
+        unsigned long inode;
+        if (sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X %*8X:%*8X %*2X:%*8X %*8X %*u %*d %lu", &addr, &port, &st,
+                   &inode) != 4 || st != 0x0A || addr != want.s_addr)
+            continue;
+        char want_link[64], link[64], path[64];
+        snprintf(want_link, sizeof want_link, "socket:[%lu]", inode);
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            snprintf(path, sizeof path, "/proc/self/fd/%.32s", de->d_name);
+            ssize_t n = readlink(path, link, sizeof link - 1);
+            if (n > 0 && (link[n] = '\0', !strcmp(link, want_link))) cached = (int)port;
+        }
+        if (d) closedir(d);
+        if (cached) break;
+    }
+    if (f) fclose(f);
+    return cached;
+}
+
 /* The program's environment and argv, packed into the launch description. */
 static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aentry_t *e, const char *token,
                           const char *work, msgpack_packer *pk) {
@@ -171,7 +208,7 @@ static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aent
     bool any = !h[0] || !strcmp(h, "0.0.0.0") || !strcmp(h, "::");
     snprintf(url, sizeof url, "%s://%s%s%s:%d/RPC2", cfg->tls_cert[0] ? "https" : "http",
              strchr(any ? "" : h, ':') ? "[" : "", any ? "127.0.0.1" : h, strchr(any ? "" : h, ':') ? "]" : "",
-             cfg->listen_port);
+             gateway_port(cfg));
     int nenv = 8 + d->nparams + (l->target[0] ? 1 : 0);
     corral_pack_cstr(pk, "env");
     msgpack_pack_array(pk, (size_t)nenv);
@@ -365,7 +402,8 @@ static void send_expect(corral_analyses_t *self, const char *id, const char *ide
 static void pack_desc(corral_analyses_t *self, const launch_t *l, const aentry_t *e, const char *work,
                       const char *identity, const char *secret, const char *token, msgpack_packer *pk) {
     const corral_config_t *cfg = self->cfg;
-    msgpack_pack_map(pk, 22);
+    msgpack_pack_map(pk, 25);
+    corral_pack_kv_cstr(pk, "id", e->info.id);
     corral_pack_kv_cstr(pk, "address", e->info.id);
     corral_pack_kv_cstr(pk, "identity", identity);
     corral_pack_kv_cstr(pk, "secret", secret);
@@ -390,4 +428,113 @@ static void pack_desc(corral_analyses_t *self, const launch_t *l, const aentry_t
     corral_pack_kv_int(pk, "sndhwm", cfg->sndhwm);
     corral_pack_kv_int(pk, "logLevel", cfg->log_level);
     corral_pack_kv_int(pk, "startedAt", e->info.started_ms);
+}
+
+static aentry_t *new_entry(corral_analyses_t *self, const launch_t *l, const corral_msg_t *msg) {
+    aentry_t *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->num = self->next_num++;
+    snprintf(e->info.id, sizeof e->info.id, "a%llu@%s", (unsigned long long)e->num, self->node);
+    snprintf(e->info.name, sizeof e->info.name, "%s", l->d->name);
+    snprintf(e->info.node, sizeof e->info.node, "%s", self->node);
+    snprintf(e->info.target, sizeof e->info.target, "%s", l->target);
+    snprintf(e->info.owner, sizeof e->info.owner, "%.*s", (int)msg->env.user_len, msg->env.user);
+    e->info.owner_role = msg->env.role;
+    e->info.state = CORRAL_A_STARTING;
+    e->info.started_ms = corral_now_ms();
+    snprintf(e->run_dir, sizeof e->run_dir, "%.3900s/%s", self->runs_dir, e->info.id);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_params(l, &pk);
+    e->info.params = sb.data;
+    e->info.params_len = sb.size;
+    return e;
+}
+
+/* The steps after the checks; on failure *f and the entry is marked failed
+   (its directory, if made, stays as the record of the failed launch). */
+static int start(corral_analyses_t *self, launch_t *l, aentry_t *e, corral_fault_t *f) {
+    char work[CORRAL_PATH_MAX + 8], token[80], secret[80], identity[40];
+    unsigned char rnd[32];
+    if (make_run_dir(self, l, e, work, sizeof work, f) < 0) return -1;
+    if (corral_token_new(token, sizeof token) < 0 || RAND_bytes(rnd, sizeof rnd) != 1)
+        return corral_fault_set(f, CORRAL_F_INTERNAL, "analysis %s: no random bytes", e->info.id);
+    hex(rnd, sizeof rnd, secret);
+    if (RAND_bytes(rnd, 8) != 1) return corral_fault_set(f, CORRAL_F_INTERNAL, "analysis %s: no random bytes", e->info.id);
+    memcpy(identity, "ah-", 3);
+    hex(rnd, 8, identity + 3);
+    if (corral_ainfo_save(&e->info, e->run_dir) < 0)
+        return corral_fault_set(f, CORRAL_F_LAUNCH, "analysis %s: %s/info.mp: %s", e->info.id, e->run_dir,
+                                strerror(errno));
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_desc(self, l, e, work, identity, secret, token, &pk);
+    /* The token works before the program can use it, and the broker knows
+       the host's identity and secret before the host can say hello. */
+    send_auth_add(self, e, l, token);
+    send_expect(self, e->info.id, identity, secret);
+    pid_t pid = fork_host(self, &sb, f, e->info.id);
+    memset(sb.data, 0, sb.size); /* the secret and the token */
+    msgpack_sbuffer_destroy(&sb);
+    memset(secret, 0, sizeof secret);
+    memset(token, 0, sizeof token);
+    if (pid < 0) {
+        corral_analyses_auth_remove(self, e->info.id);
+        return -1;
+    }
+    e->host_pid = e->info.host_pid = pid;
+    e->live = true;
+    self->live++;
+    if (corral_reaper_watch(pid, self->sup_addr) < 0)
+        LOG_WARN("analysis", "%s: reaper watch for host %d: %s", e->info.id, (int)pid, strerror(errno));
+    LOG_INFO("analysis", "%s: %s launched for %s (host %d)", e->info.id, e->info.name, e->info.owner, (int)pid);
+    return 0;
+}
+
+void corral_analysis_launch(corral_analyses_t *self, corral_msg_t **pmsg) {
+    corral_msg_t *msg = *pmsg;
+    corral_fault_t f;
+    launch_t l;
+    memset(&l, 0, sizeof l);
+    char name[128];
+    if (corral_value_strcpy(corral_param(msg->env.p, 0), name, sizeof name) < 0) {
+        corral_actor_fault(self->sup, msg, CORRAL_F_PARAMS, "analysis.launch(name, params [, options]): name must be a string");
+        return;
+    }
+    l.d = corral_catalog_find(self->cat, name, strlen(name));
+    if (!l.d) {
+        corral_actor_fault(self->sup, msg, CORRAL_F_NOENT, "no such analysis '%s' in the catalog", name);
+        return;
+    }
+    if (check_params(&l, corral_param(msg->env.p, 1), &f) < 0 ||
+        check_options(&l, self, corral_param(msg->env.p, 2), &f) < 0 || resolve_user(&l, self->cfg, &f) < 0) {
+        corral_actor_fault_f(self->sup, msg, &f);
+        return;
+    }
+    if (self->live >= self->cfg->max_analyses) {
+        corral_actor_fault(self->sup, msg, CORRAL_F_BUSY, "analysis.launch: %d analyses are live already (the bound)",
+                           self->live);
+        return;
+    }
+    aentry_t *e = new_entry(self, &l, msg);
+    if (!e) {
+        corral_actor_fault(self->sup, msg, CORRAL_F_INTERNAL, "analysis.launch: out of memory");
+        return;
+    }
+    if (start(self, &l, e, &f) < 0) {
+        LOG_WARN("analysis", "%s: launch failed: %s", e->info.id, f.msg);
+        e->info.state = CORRAL_A_FAILED;
+        e->info.ended_ms = corral_now_ms();
+        snprintf(e->info.error, sizeof e->info.error, "%.250s", f.msg);
+        corral_ainfo_save(&e->info, e->run_dir);
+        corral_actor_fault_f(self->sup, msg, &f);
+    } else {
+        e->launch = msg; /* answered when the host reports running (or failed) */
+        *pmsg = NULL;
+    }
+    corral_analyses_add(self, e);
 }

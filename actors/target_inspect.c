@@ -183,3 +183,109 @@ static int m_write(target_t *t, corral_msg_t *msg) {
     msgpack_pack_int64(pk, (int64_t)len);
     return corral_actor_reply_end(t->actor, msg);
 }
+
+static int modules(target_t *t, elf_module_t **mods, size_t *n) {
+    elf_map_t *maps = NULL;
+    size_t nmaps = 0;
+    if (elf_maps_read(t->pid, &maps, &nmaps) != 0) return -1;
+    int rc = elf_modules(t->elf, maps, nmaps, t->exe, mods, n);
+    free(maps);
+    return rc;
+}
+
+/* True if the module's file name is lib ("libc.so.6"), or lib followed by
+   a version or suffix ("libc" matches libc.so.6, "libm" libm-2.36.so). */
+static bool lib_matches(const char *path, const char *lib, size_t n) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strncmp(base, lib, n) == 0 && (base[n] == '\0' || base[n] == '.' || base[n] == '-');
+}
+
+int tgt_symbol_lookup(target_t *t, const char *name, uint64_t *addr, corral_fault_t *f) {
+    elf_module_t *mods = NULL;
+    size_t n = 0;
+    if (modules(t, &mods, &n) != 0)
+        return corral_fault_set(f, CORRAL_F_OS, "/proc/%d/maps: %s", (int)t->pid, strerror(errno));
+    const char *colon = strchr(name, ':');
+    const char *sym = colon ? colon + 1 : name;
+    int rc = corral_fault_set(f, CORRAL_F_NOENT, "no symbol %s", name);
+    for (size_t i = 0; i < n; i++) {
+        if (colon && !lib_matches(mods[i].file->path, name, (size_t)(colon - name))) continue;
+        const elf_sym_t *s = elf_find(mods[i].file, sym);
+        if (s) {
+            *addr = mods[i].bias + s->value;
+            rc = 0;
+            break;
+        }
+    }
+    free(mods);
+    return rc;
+}
+
+/* "symbol" or "symbol+0x10" of addr into sym; returns the offset or -1
+   (sym empty) when no symbol lies at or below it. */
+static int64_t lookup_addr(target_t *t, uint64_t addr, char *sym, size_t cap, char *lib, size_t libcap) {
+    elf_module_t *mods = NULL;
+    size_t n = 0;
+    int64_t off = -1;
+    sym[0] = '\0';
+    if (modules(t, &mods, &n) != 0) return -1;
+    for (size_t i = 0; i < n && off < 0; i++) {
+        if (addr < mods[i].start || addr >= mods[i].end) continue;
+        const elf_sym_t *s = elf_nearest(mods[i].file, addr - mods[i].bias);
+        if (!s) continue;
+        snprintf(sym, cap, "%s", elf_sym_name(mods[i].file, s));
+        if (lib) snprintf(lib, libcap, "%s", mods[i].file->path);
+        off = (int64_t)(addr - mods[i].bias - s->value);
+    }
+    free(mods);
+    return off;
+}
+
+int tgt_symbolize(target_t *t, uint64_t addr, char *sym, size_t cap) {
+    return lookup_addr(t, addr, sym, cap, NULL, 0) < 0 ? -1 : 0;
+}
+
+static int m_symbol(target_t *t, corral_msg_t *msg) {
+    char name[256];
+    corral_fault_t f = {0, ""};
+    uint64_t addr;
+    if (corral_value_strcpy(corral_param(msg->env.p, 1), name, sizeof name) != 0 || !name[0])
+        return tgt_fault(t, msg, CORRAL_F_PARAMS, "name must be a symbol name (\"main\", \"libc.so.6:malloc\")");
+    if (t->state != TS_RUNNING && t->state != TS_STOPPED)
+        return tgt_fault(t, msg, CORRAL_F_STATE, "the target has ended");
+    if (tgt_symbol_lookup(t, name, &addr, &f) != 0) return tgt_fault(t, msg, f.code, "%s", f.msg);
+    msgpack_packer *pk = corral_actor_reply_begin(t->actor, msg);
+    msgpack_pack_int64(pk, (int64_t)addr);
+    return corral_actor_reply_end(t->actor, msg);
+}
+
+static int m_symbolize(target_t *t, corral_msg_t *msg) {
+    uint64_t addr;
+    char sym[256], lib[CORRAL_PATH_MAX];
+    if (!corral_value_address(corral_param(msg->env.p, 1), &addr))
+        return tgt_fault(t, msg, CORRAL_F_PARAMS, "address must be an int or a \"0x..\" string");
+    if (t->state != TS_RUNNING && t->state != TS_STOPPED)
+        return tgt_fault(t, msg, CORRAL_F_STATE, "the target has ended");
+    int64_t off = lookup_addr(t, addr, sym, sizeof sym, lib, sizeof lib);
+    if (off < 0) return tgt_fault(t, msg, CORRAL_F_NOENT, "no symbol at or below 0x%llx", (unsigned long long)addr);
+    msgpack_packer *pk = corral_actor_reply_begin(t->actor, msg);
+    msgpack_pack_map(pk, 3);
+    corral_pack_kv_cstr(pk, "symbol", sym);
+    corral_pack_kv_int(pk, "offset", off);
+    corral_pack_kv_cstr(pk, "library", lib);
+    return corral_actor_reply_end(t->actor, msg);
+}
+
+int tgt_dispatch_inspect(target_t *t, corral_msg_t *msg, const char *m) {
+    if (strcmp(m, "threads") == 0) m_threads(t, msg);
+    else if (strcmp(m, "registers") == 0) m_registers(t, msg, false);
+    else if (strcmp(m, "setRegisters") == 0) m_registers(t, msg, true);
+    else if (strcmp(m, "maps") == 0) m_maps(t, msg);
+    else if (strcmp(m, "readMemory") == 0) m_read(t, msg);
+    else if (strcmp(m, "writeMemory") == 0) m_write(t, msg);
+    else if (strcmp(m, "symbol") == 0) m_symbol(t, msg);
+    else if (strcmp(m, "symbolize") == 0) m_symbolize(t, msg);
+    else return 0;
+    return 1;
+}

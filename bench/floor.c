@@ -274,6 +274,7 @@ static void *broker(void *arg)
         if (stop)
             break;
     }
+    zmq_close(s);
     return NULL;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "corral/config.h"
+#include "corral/unpack.h"
 
 static const char *role_names[] = {"", "viewer", "operator", "admin"};
 
@@ -167,13 +168,12 @@ int corral_env_decode(const char *buf, size_t len, msgpack_zone *zone, int max_d
     env->kind = -1;
     env->user = env->to = env->from = env->m = "";
     msgpack_object o;
-    size_t off = 0;
-    msgpack_unpack_return rc = msgpack_unpack(buf, len, &off, zone, &o);
+    int rc = corral_unpack(buf, len, zone, CORRAL_UNPACK_DEPTH, &o);
     if (rc != MSGPACK_UNPACK_SUCCESS)
         return corral_fault_set(f, CORRAL_F_REQUEST, "envelope: %s",
                                 rc == MSGPACK_UNPACK_EXTRA_BYTES ? "trailing bytes after the map"
                                 : rc == MSGPACK_UNPACK_CONTINUE ? "truncated"
-                                : rc == MSGPACK_UNPACK_NOMEM_ERROR ? "too large" : "not msgpack");
+                                : rc == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "not msgpack, or nested too deep");
     if (o.type != MSGPACK_OBJECT_MAP) return corral_fault_set(f, CORRAL_F_REQUEST, "envelope: not a map");
     int version = -1;
     for (uint32_t i = 0; i < o.via.map.size; i++) {

@@ -27,6 +27,7 @@
 #define GW_READ_CHUNK 65536
 #define GW_EVENTS 256
 #define GW_ZMQ_BATCH 4096       /* broker messages handled per loop turn */
+#define GW_LINGER_MS 2000       /* how long a closing connection's input is drained */
 
 struct corral_gateway {
     gw_t g;
@@ -126,8 +127,19 @@ static int conn_write(gw_t *g, conn_t *c) {
     }
     if (c->out_off == c->out.len) {
         c->out.len = c->out_off = 0;
-        if (c->closing || (c->peer_closed && c->nslots == 0)) {
+        if (c->peer_closed && (c->closing || c->nslots == 0)) {
             conn_close(g, c);
+            return -1;
+        }
+        if (c->closing && !c->lingering) {
+            /* Closing with unread input makes the kernel send RST, which can
+               destroy the answer before the client reads it: shut our side,
+               drain theirs for a while, then close (a "lingering close"). */
+            shutdown(c->fd, SHUT_WR);
+            c->lingering = true;
+            c->in.len = 0;
+            c->deadline = corral_mono_ms() + GW_LINGER_MS;
+            conn_set_events(g, c, EPOLLIN);
             return -1;
         }
     } else if (c->out_off > (1u << 20)) {
@@ -254,7 +266,17 @@ static void conn_process(gw_t *g, conn_t *c) {
     conn_update_events(g, c);
 }
 
+static void conn_drain(gw_t *g, conn_t *c) {
+    char junk[16384];
+    ssize_t n = recv(c->fd, junk, sizeof junk, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) conn_close(g, c);
+}
+
 static void conn_read(gw_t *g, conn_t *c) {
+    if (c->lingering) {
+        conn_drain(g, c);
+        return;
+    }
     if (corral_buf_reserve(&c->in, GW_READ_CHUNK) < 0) {
         conn_close(g, c);
         return;
@@ -323,7 +345,9 @@ static void sweep(gw_t *g) {
     for (conn_t *c = g->conns, *next; c; c = next) {
         next = c->next;
         if (!c->deadline || now < c->deadline) continue;
-        if (c->in.len > 0 && !c->closing) {
+        if (c->lingering) {
+            conn_close(g, c);
+        } else if (c->in.len > 0 && !c->closing) {
             c->in.len = 0;
             answer_error(g, c, 408);
             if (conn_write(g, c) == 0) conn_update_events(g, c);
@@ -443,6 +467,13 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
     g->cfg = cfg;
     g->users = users;
     g->epoll_fd = -1;
+    /* Everything destroy frees is made first, so any failure below can
+       simply call destroy. */
+    msgpack_sbuffer_init(&g->params);
+    msgpack_packer_init(&g->params_pk, &g->params, msgpack_sbuffer_write);
+    msgpack_zone_init(&g->zone, 8192);
+    msgpack_sbuffer_init(&g->sub);
+    msgpack_packer_init(&g->sub_pk, &g->sub, msgpack_sbuffer_write);
     g->listen_fd = listen_on(cfg, &g->port, err, errlen, in_use);
     if (g->listen_fd < 0) goto fail;
     snprintf(g->address, sizeof g->address, "%s%s", CORRAL_GW_PREFIX, cfg->node);
@@ -450,11 +481,6 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
     g->calls = calls_new(cfg->max_inflight);
     g->scoped = zhashx_new();
     zhashx_set_destructor(g->scoped, scoped_free);
-    msgpack_sbuffer_init(&g->params);
-    msgpack_packer_init(&g->params_pk, &g->params, msgpack_sbuffer_write);
-    msgpack_zone_init(&g->zone, 8192);
-    msgpack_sbuffer_init(&g->sub);
-    msgpack_packer_init(&g->sub_pk, &g->sub, msgpack_sbuffer_write);
     if (!g->calls || metrics_init(&g->metrics) < 0) {
         snprintf(err, errlen, "gateway: out of memory");
         goto fail;

@@ -54,6 +54,7 @@ typedef struct conn {
     bool peer_closed;        /* read 0: finish the responses, then close */
     bool closing;            /* a close_after response was queued */
     bool continue_sent;
+    bool lingering;          /* answered and shut for writing: draining input before close */
     bool resume;             /* queued on gw.resume: input held back by a bound */
     char auth[256];          /* the last Authorization value that passed */
     size_t auth_len;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "corral/log.h"
+#include "corral/unpack.h"
 #include "gateway/gw.h"
 
 static void mc_free(multicall_t *mc) {
@@ -47,9 +48,8 @@ static void mc_finish(gw_t *g, multicall_t *mc) {
         msgpack_pack_array(&g->sub_pk, mc->n);
         for (uint32_t i = 0; i < mc->n; i++) msgpack_sbuffer_write(&g->sub, mc->results[i].data, mc->results[i].len);
         msgpack_object all;
-        size_t off = 0;
         msgpack_zone_clear(&g->zone);
-        if (msgpack_unpack(g->sub.data, g->sub.size, &off, &g->zone, &all) == MSGPACK_UNPACK_SUCCESS)
+        if (corral_unpack(g->sub.data, g->sub.size, &g->zone, CORRAL_UNPACK_DEPTH, &all) == MSGPACK_UNPACK_SUCCESS)
             gw_respond_result(g, s, &all);
         else
             gw_respond_fault(g, s, CORRAL_F_INTERNAL, "internal error: multicall results do not unpack");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "corral/log.h"
 #include "corral/methods.h"
+#include "corral/unpack.h"
 #include "corral/xmlrpc.h"
 #include "gateway/gw.h"
 
@@ -180,9 +181,9 @@ static void rpc_call(gw_t *g, conn_t *c, slot_t *s, const corral_http_req_t *req
         return;
     }
     msgpack_object params;
-    size_t off = 0;
     msgpack_zone_clear(&g->zone);
-    if (msgpack_unpack(g->params.data, g->params.size, &off, &g->zone, &params) != MSGPACK_UNPACK_SUCCESS) {
+    if (corral_unpack(g->params.data, g->params.size, &g->zone, CORRAL_UNPACK_DEPTH, &params) !=
+        MSGPACK_UNPACK_SUCCESS) {
         LOG_ERROR("gateway", "%s: the decoder's params do not unpack", name);
         gw_respond_fault(g, s, CORRAL_F_INTERNAL, "internal error: params could not be read back");
         return;

@@ -7,10 +7,9 @@
    and the final copy into the caller's packer inserts the headers (minimal
    msgpack form) at those offsets. No backpatching, no second parse. */
 #include "corral/xmlrpc.h"
+#include "gateway/xmlrpc_scalar.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <locale.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -82,8 +81,6 @@ typedef struct {
     size_t method_cap;
 } dec_t;
 
-static locale_t c_locale;
-
 /* ---- faults ------------------------------------------------------------ */
 
 static int line_of(const dec_t *d) {
@@ -123,183 +120,11 @@ static void fail_scalar(dec_t *d, kind_t k, const char *why) {
          d->text.len > FAULT_TEXT_MAX ? "..." : "", why);
 }
 
-/* ---- scalars ----------------------------------------------------------- */
-
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+/* ---- helpers ---------------------------------------------------------- */
 
 static bool all_ws(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!is_ws(s[i])) return false;
-    return true;
-}
-
-/* Trim XML whitespace from both ends of [*s, *s+*n). */
-static void trim(const char **s, size_t *n) {
-    while (*n && is_ws(**s)) (*s)++, (*n)--;
-    while (*n && is_ws((*s)[*n - 1])) (*n)--;
-}
-
-/* Decimal integer, optional sign. 1 ok, 0 not an integer, -1 out of range. */
-static int parse_int(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *out) {
-    trim(&s, &n);
-    bool neg = n && s[0] == '-';
-    if (n && (s[0] == '-' || s[0] == '+')) s++, n--;
-    if (n == 0) return 0;
-    uint64_t v = 0;
-    bool big = false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        if (v > (UINT64_MAX - 9) / 10) big = true;   /* keep scanning for junk */
-        else v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (big || v > (uint64_t)INT64_MAX + neg) return -1;
-    int64_t x = neg ? (int64_t)(0 - v) : (int64_t)v;
-    if (x < lo || x > hi) return -1;
-    *out = x;
-    return 1;
-}
-
-static bool ieq(const char *s, size_t n, const char *lit) {
-    return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
-}
-
-/* A decimal number (what XML-RPC and Python's repr write) or inf/nan as
-   Python writes them; strtod alone would also take hex and "infinity(...)"
-   spellings no client sends. */
-static bool parse_double(const char *s, size_t n, double *out) {
-    trim(&s, &n);
-    char tmp[64];
-    if (n == 0 || n >= sizeof tmp) return false;
-    size_t i = (s[0] == '-' || s[0] == '+');
-    bool special = ieq(s + i, n - i, "inf") || ieq(s + i, n - i, "infinity") ||
-                   ieq(s + i, n - i, "nan");
-    if (!special) {
-        size_t digits = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
-        if (i < n && s[i] == '.')
-            for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
-        if (digits == 0) return false;
-        if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-            i++;
-            if (i < n && (s[i] == '-' || s[i] == '+')) i++;
-            size_t e0 = i;
-            while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-            if (i == e0) return false;
-        }
-        if (i != n) return false;
-    }
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    /* The C locale: a server that called setlocale must still read '.'. */
-    *out = c_locale ? strtod_l(tmp, NULL, c_locale) : strtod(tmp, NULL);
-    return true;
-}
-
-static int b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Decode base64 in place (the output never overtakes the input). Whitespace
-   anywhere; padding optional but, when present, exact. Returns the decoded
-   length or -1. */
-static ptrdiff_t b64_decode(char *buf, size_t n) {
-    size_t out = 0, chars = 0, pad = 0;
-    uint32_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        if (is_ws((char)c)) continue;
-        if (c == '=') { pad++; continue; }
-        int v = b64_value(c);
-        if (v < 0 || pad) return -1;          /* data after padding */
-        acc = (acc << 6) | (uint32_t)v;
-        if (++chars % 4 == 0) {
-            buf[out++] = (char)(acc >> 16);
-            buf[out++] = (char)(acc >> 8);
-            buf[out++] = (char)acc;
-            acc = 0;
-        }
-    }
-    size_t rest = chars % 4;
-    if (rest == 1 || (pad && (rest + pad) != 4) || (!rest && pad)) return -1;
-    if (rest == 2) buf[out++] = (char)(acc >> 4);
-    if (rest == 3) {
-        buf[out++] = (char)(acc >> 10);
-        buf[out++] = (char)(acc >> 2);
-    }
-    return (ptrdiff_t)out;
-}
-
-/* k decimal digits at s, or -1. */
-static int digits(const char *s, int k) {
-    int v = 0;
-    for (int i = 0; i < k; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
-   days_from_civil), so no timegm/TZ state is involved. */
-static int64_t days_from_civil(int64_t y, int m, int dd) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m) {
-    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : d[m - 1];
-}
-
-/* Offset suffix at s[0..n): "", "Z", "+HH:MM", "-HHMM". Seconds east of UTC
-   into *off; false when malformed. */
-static bool parse_offset(const char *s, size_t n, int *off) {
-    *off = 0;
-    if (n == 0 || (n == 1 && s[0] == 'Z')) return true;
-    if ((s[0] != '+' && s[0] != '-') || (n != 6 && n != 5)) return false;
-    int h = digits(s + 1, 2), m = digits(s + n - 2, 2);
-    if (h < 0 || m < 0 || h > 23 || m > 59 || (n == 6 && s[3] != ':')) return false;
-    *off = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
-    return true;
-}
-
-/* YYYYMMDDTHH:MM:SS or YYYY-MM-DDTHH:MM:SS, optional .fraction, optional
-   Z/±HH:MM; a value without offset is UTC. */
-static bool parse_datetime(const char *s, size_t n, int64_t *sec, uint32_t *nsec) {
-    trim(&s, &n);
-    bool dashed = n > 4 && s[4] == '-';
-    size_t dl = dashed ? 10 : 8;
-    if (n < dl + 9 || s[dl] != 'T') return false;
-    if (dashed && (s[7] != '-')) return false;
-    int y = digits(s, 4), mo = digits(s + (dashed ? 5 : 4), 2), dd = digits(s + dl - 2, 2);
-    const char *t = s + dl + 1;
-    int h = digits(t, 2), mi = digits(t + 3, 2), se = digits(t + 6, 2);
-    if (y < 0 || mo < 1 || mo > 12 || dd < 1 || t[2] != ':' || t[5] != ':' || h < 0 ||
-        h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59 || dd > days_in_month(y, mo))
-        return false;
-    size_t i = dl + 9;
-    uint32_t ns = 0;
-    if (i < n && s[i] == '.') {
-        size_t f0 = ++i;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            if (i - f0 < 9) ns = ns * 10 + (uint32_t)(s[i] - '0');
-        if (i == f0) return false;
-        for (size_t k = i - f0; k < 9; k++) ns *= 10;
-    }
-    int off;
-    if (!parse_offset(s + i, n - i, &off)) return false;
-    *sec = days_from_civil(y, mo, dd) * 86400 + h * 3600 + mi * 60 + se - off;
-    *nsec = ns;
+        if (!xmlrpc_is_ws(s[i])) return false;
     return true;
 }
 
@@ -322,31 +147,31 @@ static void pack_scalar(dec_t *d, kind_t k) {
     case K_INT:
     case K_I8:
     case K_I4:
-        r = parse_int(s, n, k == K_I4 ? INT32_MIN : INT64_MIN, k == K_I4 ? INT32_MAX : INT64_MAX, &i);
+        r = xmlrpc_parse_int(s, n, k == K_I4 ? INT32_MIN : INT64_MIN, k == K_I4 ? INT32_MAX : INT64_MAX, &i);
         if (r == 1) msgpack_pack_int64(&d->spk, i);
         else fail_scalar(d, k, r == 0 ? " is not an integer"
                                     : k == K_I4 ? " is out of 32-bit range" : " is out of 64-bit range");
         return;
     case K_BOOL:
-        trim(&s, &n);
+        xmlrpc_trim(&s, &n);
         if (n == 1 && (s[0] == '0' || s[0] == '1')) {
             if (s[0] == '1') msgpack_pack_true(&d->spk);
             else msgpack_pack_false(&d->spk);
         } else fail_scalar(d, k, " is not 0 or 1");
         return;
     case K_DOUBLE:
-        if (parse_double(s, n, &x)) msgpack_pack_double(&d->spk, x);
+        if (xmlrpc_parse_double(s, n, &x)) msgpack_pack_double(&d->spk, x);
         else fail_scalar(d, k, " is not a number");
         return;
     case K_DATE: {
         int64_t sec;
         uint32_t ns;
-        if (parse_datetime(s, n, &sec, &ns)) corral_pack_time(&d->spk, sec, ns);
+        if (xmlrpc_parse_datetime(s, n, &sec, &ns)) corral_pack_time(&d->spk, sec, ns);
         else fail_scalar(d, k, " is not YYYYMMDDTHH:MM:SS");
         return;
     }
     case K_BASE64: {
-        ptrdiff_t len = d->text.len ? b64_decode(d->text.data, d->text.len) : 0;
+        ptrdiff_t len = d->text.len ? xmlrpc_base64_decode(d->text.data, d->text.len) : 0;
         if (len < 0) {
             fail_scalar(d, k, " is not base64");
             return;
@@ -363,7 +188,7 @@ static void pack_scalar(dec_t *d, kind_t k) {
 static void take_method(dec_t *d) {
     const char *s = d->text.data ? d->text.data : "";
     size_t n = d->text.len;
-    trim(&s, &n);
+    xmlrpc_trim(&s, &n);
     if (n == 0) return fail(d, CORRAL_F_REQUEST, "<methodName> is empty");
     if (n > CORRAL_METHOD_NAME_MAX || n >= d->method_cap)
         return fail(d, CORRAL_F_REQUEST, "<methodName> is longer than %d characters",
@@ -395,8 +220,9 @@ static bool add_hdr(dec_t *d, frame_t *fr, bool map) {
     return true;
 }
 
-/* Checked at the open tag, so a 100,000-deep document stops at level
-   max_depth + 1 without reading further. */
+/* Checked at the open tag: a 100,000-deep document is refused at level
+   max_depth + 1; libxml2 then only scans the rest for well-formedness
+   (iteratively, no recursion), our callbacks returning at once. */
 static void open_container(dec_t *d, frame_t *fr, bool map) {
     if (++d->depth > d->max_depth)
         return fail(d, CORRAL_F_PARAMS, "value nested deeper than %d levels of array/struct",
@@ -543,7 +369,7 @@ static void on_error(void *ud, xmlErrorPtr e) {
     char msg[CORRAL_FAULT_MAX];
     snprintf(msg, sizeof msg, "%s", e->message ? e->message : "error");
     size_t n = strlen(msg);
-    while (n && is_ws(msg[n - 1])) msg[--n] = '\0';
+    while (n && xmlrpc_is_ws(msg[n - 1])) msg[--n] = '\0';
     /* libxml2's own element-depth cap (when it has one) is a too-deep
        value, like ours. */
     bool deep = strstr(msg, "Excessive depth") != NULL;
@@ -697,6 +523,6 @@ int corral_xmlrpc_decode_call(const char *body, size_t len, int max_depth, char 
 
 void corral_xmlrpc_init(void) {
     xmlInitParser();
-    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    xmlrpc_scalar_init();
     have_key = pthread_key_create(&dec_key, dec_destroy) == 0;
 }

@@ -106,11 +106,14 @@ class Server:
         raw = ("%s:%s" % (user, self.tokens[user])).encode()
         return "Basic " + base64.b64encode(raw).decode()
 
-    def raw(self, data, timeout=5, read=True):
-        """Send raw bytes on a new connection; return what came back until close or timeout."""
+    def raw(self, data, timeout=5, read=True, half_close=False):
+        """Send raw bytes on a new connection; return what came back until
+        close or timeout. half_close shuts our side for writing after sending."""
         s = socket.create_connection((self.host, self.port), timeout=timeout)
         try:
             s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
             if not read:
                 return b""
             out = b""
