@@ -32,6 +32,7 @@ typedef struct host {
     bool input_closing;         /* closeInput: close once input drains */
 
     corral_msg_t *waits[CORRAL_ANALYSIS_WAITS_MAX];
+    int64_t wait_until[CORRAL_ANALYSIS_WAITS_MAX];   /* ms since the epoch */
     int nwaits;
     bool api_signalled, reaped, finished, released;
     int64_t drain_until, next_hb, next_state, last_sync, term_kill_at;

@@ -422,9 +422,16 @@ static void finish(host_t *h) {
                  (unsigned long long)h->info.skipped);
     host_send_state(h);
     int64_t until = corral_mono_ms() + CORRAL_ANALYSIS_RELEASE_MS;
-    while (!h->released && corral_mono_ms() < until) {
+    /* Requests the broker routed here before it processed adopt may sit
+       behind the release in the queue: after the release, serve until the
+       queue has been quiet for a moment. */
+    for (;;) {
+        int64_t now = corral_mono_ms();
+        if (!h->released && now >= until) break;
         zmq_pollitem_t it = {corral_actor_socket(h->actor), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, (long)(until - corral_mono_ms())) <= 0) continue;
+        int rc = zmq_poll(&it, 1, h->released ? CORRAL_ANALYSIS_LINGER_MS : (long)(until - now));
+        if (rc < 0 && errno == ETERM) break;
+        if (rc == 0 && h->released) break;
         corral_msg_t *m = corral_actor_recv(h->actor, ZMQ_DONTWAIT);
         if (m) host_handle(h, &m);
     }

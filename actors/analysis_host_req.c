@@ -21,12 +21,11 @@ void host_waits_tick(host_t *h) {
     int k = 0;
     for (int i = 0; i < h->nwaits; i++) {
         corral_msg_t *m = h->waits[i];
-        /* m->env.dl was rewritten to the wait's own end when parked */
-        if (h->finished || (corral_astate_ended(h->info.state) && h->reaped && h->fd_res < 0) ||
-            now >= m->env.dl) {
-            if (!corral_msg_expired(m) || h->finished) reply_info(h, m);
+        if (h->finished || now >= h->wait_until[i]) {
+            if (!corral_msg_expired(m)) reply_info(h, m);
             corral_msg_destroy(&m);
         } else {
+            h->wait_until[k] = h->wait_until[i];
             h->waits[k++] = m;
         }
     }
@@ -200,8 +199,10 @@ static void do_wait(host_t *h, corral_msg_t **pm) {
                            CORRAL_ANALYSIS_WAITS_MAX);
         return;
     }
-    /* The gateway's deadline is timeoutMs plus slack: answer at timeoutMs. */
-    m->env.dl = corral_now_ms() + tmo;
+    /* The gateway's deadline is timeoutMs plus slack: answer at timeoutMs.
+       A wait is answered when the run is finished (results all stored), not
+       merely when the program has exited. */
+    h->wait_until[h->nwaits] = corral_now_ms() + tmo;
     h->waits[h->nwaits++] = m;
     *pm = NULL;
 }

@@ -122,8 +122,8 @@ static int read_view(const view_t *v, int64_t offset, int64_t max, msgpack_packe
     size_t n = (size_t)(end - off < (uint64_t)max ? end - off : (uint64_t)max);
     char *buf = malloc(n ? n : 1);
     if (!buf) return corral_fault_set(f, CORRAL_F_INTERNAL, "%s: out of memory", what);
-    int rc = off < v->file_len ? (pread(v->head_fd, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1)
-                               : copy_tail(v, off, buf, n);
+    int rc = n == 0 ? 0 : off < v->file_len ? (pread(v->head_fd, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1)
+                                            : copy_tail(v, off, buf, n);
     if (rc < 0) {
         free(buf);
         return corral_fault_set(f, CORRAL_F_INTERNAL, "%s: read: %s", what, strerror(errno));

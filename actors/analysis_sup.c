@@ -225,7 +225,10 @@ static void ended_request(corral_analyses_t *self, corral_msg_t *m) {
         return;
     }
 #define IS(s) (v->m_len == sizeof(s) - 1 && memcmp(v->m, s, sizeof(s) - 1) == 0)
-    if (IS("analysis.info") || IS("analysis.wait")) {
+    int64_t tmo;
+    if (IS("analysis.wait") && (!corral_value_int(corral_param(v->p, 1), &tmo) || tmo < 0)) {
+        corral_actor_fault(self->sup, m, CORRAL_F_PARAMS, "analysis.wait(id, timeoutMs): timeoutMs is an int >= 0");
+    } else if (IS("analysis.info") || IS("analysis.wait")) {
         reply_info(self, m, e);
     } else if (IS("analysis.results")) {
         ended_results(self, m, e);

@@ -154,7 +154,9 @@ static kind_t on_ptrace_event(target_t *t, tthread_t *th, int ev) {
     }
     if (ev == PTRACE_EVENT_CLONE) {
         if (!tgt_thread(t, (pid_t)msg)) {
-            add_thread(t, (pid_t)msg, true);
+            pid_t tid = th->tid;
+            add_thread(t, (pid_t)msg, true);   /* may move the table: find th again */
+            th = tgt_thread(t, tid);
             tgt_event(t, "thread-new", (pid_t)msg, 0);
         }
     } else if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK) {
@@ -232,6 +234,7 @@ static void report(target_t *t, kind_t k, pid_t tid, int bp_id) {
         if (b) b->hits++;
     }
     tthread_t *th = tgt_thread(t, tid);
+    int sig = k == K_SIGNAL && th ? th->pending_sig : 0;   /* th may move in stop_all */
     tgt_stop_all(t);
     if (t->state != TS_RUNNING) {
         if (t->state == TS_STOPPED) tgt_notify(t);
@@ -239,7 +242,7 @@ static void report(target_t *t, kind_t k, pid_t tid, int bp_id) {
     }
     const char *reason = k == K_BP ? "breakpoint" : k == K_WATCH ? "watchpoint"
                        : k == K_EXEC ? "exec" : "signal";
-    tgt_set_stopped(t, reason, tid, k == K_SIGNAL && th ? th->pending_sig : 0,
+    tgt_set_stopped(t, reason, tid, sig,
                 k == K_BP || k == K_WATCH ? bp_id : 0);
     tgt_notify(t);
 }
@@ -267,8 +270,10 @@ int tgt_stop_all(target_t *t) {
     t->stopping = true;
     for (size_t i = 0; i < t->nthreads; i++) {
         tthread_t *th = &t->threads[i];
-        if (!th->stopped && !th->fresh && !th->interrupting && pt_interrupt(th->tid) == 0)
-            th->interrupting = true;
+        /* Interrupt even a thread we interrupted before: a ptrace event
+           stop may have consumed that interrupt. A surplus one shows up
+           later as a bare EVENT_STOP, which on_event_stop runs on from. */
+        if (!th->stopped && !th->fresh && pt_interrupt(th->tid) == 0) th->interrupting = true;
     }
     int64_t end = corral_mono_ms() + TGT_STOP_MS;
     while (!all_stopped(t) && (t->state == TS_RUNNING || t->state == TS_STOPPED)) {
@@ -382,7 +387,7 @@ int tgt_resume_all(target_t *t) {
         if (pt_cont(th->tid, th->pending_sig) != 0)
             LOG_WARN("target", "%s: restarting thread %d: %s", t->address, (int)th->tid,
                      strerror(errno));
-        th->stopped = th->rehit = false;
+        th->stopped = th->rehit = th->interrupting = false;
         th->pending_sig = 0;
     }
     t->state = TS_RUNNING;

@@ -78,9 +78,9 @@ static const option_t options[] = {
     {"--users", OPT_STR, F(users_file), 0, 0},
     {"--run-as", OPT_STR, F(run_as), 0, 0},
     {"--log-level", OPT_LEVEL, F(log_level), 0, 3},
-    {"--tls-cert", OPT_UNBUILT, F(tls_cert), 0, 0},
-    {"--tls-key", OPT_UNBUILT, F(tls_key), 0, 0},
-    {"--tls-client-ca", OPT_UNBUILT, F(tls_client_ca), 0, 0},
+    {"--tls-cert", OPT_STR, F(tls_cert), 0, 0},
+    {"--tls-key", OPT_STR, F(tls_key), 0, 0},
+    {"--tls-client-ca", OPT_STR, F(tls_client_ca), 0, 0},
     {"--peer-listen", OPT_UNBUILT, 0, 0, 0, 0},
     {"--join", OPT_UNBUILT, 0, 0, 0, 0},
     {"--max-body", OPT_SIZE, F(max_body), 1024, 1LL << 32},
@@ -111,7 +111,8 @@ static const option_t options[] = {
 
 const char *corral_config_usage(void) {
     return "usage: corrald [--listen HOST:PORT] [--node NAME] [--state-dir DIR] "
-           "[--analysis-dir DIR]... [--users FILE] [--run-as USER] [--log-level 0-3|error|warn|info|debug] "
+           "[--analysis-dir DIR]... [--users FILE] [--run-as USER] [--tls-cert FILE --tls-key FILE "
+           "[--tls-client-ca FILE]] [--log-level 0-3|error|warn|info|debug] "
            "[--max-body BYTES] [--max-header BYTES] [--max-depth N] [--io-timeout-ms MS] "
            "[--call-timeout-ms MS] [--LIMIT VALUE ...]\n"
            "       corrald user-add --users FILE NAME ROLE";
@@ -177,8 +178,8 @@ static int apply(corral_config_t *c, const option_t *o, const char *v, bool *adi
         *(size_t *)(base + o->offset) = (size_t)n;
         return 0;
     case OPT_UNBUILT:
-        snprintf(err, errlen, "%s: not built in this version of corrald (TLS and multi-node are "
-                 "not available yet)", o->name);
+        snprintf(err, errlen, "%s: not built in this version of corrald (multi-node is not "
+                 "available yet)", o->name);
         return -1;
     }
     if (o->type == OPT_INT || o->type == OPT_SIZE)
@@ -213,6 +214,10 @@ int corral_config_parse(corral_config_t *c, int argc, char **argv, char *err, si
             return -1;
         }
         if (apply(c, o, val, &adir_given, err, errlen) < 0) return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0] || (c->tls_client_ca[0] && !c->tls_cert[0])) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together (and --tls-client-ca needs both)");
+        return -1;
     }
     if (c->node[0] == '\0' || strpbrk(c->node, "@/ \t")) {
         snprintf(err, errlen, "--node: '%s' is not a valid node name", c->node);

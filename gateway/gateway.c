@@ -58,6 +58,8 @@ static void conn_set_events(gw_t *g, conn_t *c, uint32_t events) {
 static void conn_close(gw_t *g, conn_t *c) {
     if (c->fd < 0) return;
     epoll_ctl(g->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    tls_close(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     while (c->head) {
@@ -95,31 +97,69 @@ static bool conn_may_read(gw_t *g, conn_t *c) {
 
 static void conn_update_events(gw_t *g, conn_t *c) {
     uint32_t ev = 0;
-    if (conn_may_read(g, c)) ev |= EPOLLIN;
-    if (c->out.len > c->out_off) ev |= EPOLLOUT;
+    if (conn_may_read(g, c) || c->tls_want == TLS_WANT_READ) ev |= EPOLLIN;
+    if (c->out.len > c->out_off || c->tls_want == TLS_WANT_WRITE) ev |= EPOLLOUT;
     conn_set_events(g, c, ev);
 }
 
-/* The connection's deadline: a partial request must complete within
-   io_timeout; an idle one is closed after idle_timeout; one waiting for
-   actors has none (its calls carry their own deadlines). */
+/* The connection's deadline: a TLS handshake, or a request once its first
+   bytes are in, must complete within io_timeout (then 408); an idle
+   connection, or one whose client does not read its answers, is closed
+   after idle_timeout; one waiting for actors has none (its calls carry
+   their own deadlines). */
 static void conn_set_deadline(gw_t *g, conn_t *c) {
     int64_t now = corral_mono_ms();
-    if (c->in.len > 0) {
-        if (!c->deadline || c->parser.scanned == 0) c->deadline = now + g->cfg->io_timeout_ms;
-    } else if (c->nslots == 0 && c->out.len == c->out_off) {
-        c->deadline = now + g->cfg->idle_timeout_ms;
-    } else {
+    if (c->ssl && !SSL_is_init_finished(c->ssl)) {
+        if (!c->deadline) c->deadline = now + g->cfg->io_timeout_ms;
+    } else if (c->nslots > 0) {
         c->deadline = 0;
+        c->partial = false;
+    } else if (c->out.len > c->out_off) {
+        c->deadline = now + g->cfg->idle_timeout_ms;
+    } else if (c->in.len > 0) {
+        if (!c->partial) c->deadline = now + g->cfg->io_timeout_ms;
+        c->partial = true;
+    } else {
+        c->partial = false;
+        c->deadline = now + g->cfg->idle_timeout_ms;
     }
+}
+
+/* Read from the socket, through TLS when it has it: > 0 bytes, 0 at the
+   end, -1 to wait, -2 broken. */
+static ssize_t conn_recv(conn_t *c, void *buf, size_t n) {
+    if (c->ssl) return tls_read(c->ssl, buf, n, &c->tls_want);
+    ssize_t r = recv(c->fd, buf, n, 0);
+    if (r < 0) return errno == EAGAIN || errno == EINTR ? -1 : -2;
+    return r;
+}
+
+static ssize_t conn_send(conn_t *c, const void *buf, size_t n) {
+    if (c->ssl) return tls_write(c->ssl, buf, n, &c->tls_want);
+    ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+    if (r < 0) return errno == EAGAIN || errno == EINTR ? -1 : -2;
+    return r;
+}
+
+/* Closing with unread input makes the kernel send RST, which can destroy
+   an answer before the client reads it: shut our side, drain theirs for a
+   while, then close (a "lingering close"). tls_ok: the session is sound
+   enough to send close_notify. */
+static void conn_linger(gw_t *g, conn_t *c, bool tls_ok) {
+    if (c->ssl && tls_ok) SSL_shutdown(c->ssl);
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    c->in.len = 0;
+    c->deadline = corral_mono_ms() + GW_LINGER_MS;
+    conn_set_events(g, c, EPOLLIN);
 }
 
 /* Write what is queued. Returns -1 if the connection was closed. */
 static int conn_write(gw_t *g, conn_t *c) {
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out.data + c->out_off, c->out.len - c->out_off);
+        if (n == -1) break;
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) break;
             conn_close(g, c); /* the peer went away: its calls are abandoned */
             return -1;
         }
@@ -132,14 +172,7 @@ static int conn_write(gw_t *g, conn_t *c) {
             return -1;
         }
         if (c->closing && !c->lingering) {
-            /* Closing with unread input makes the kernel send RST, which can
-               destroy the answer before the client reads it: shut our side,
-               drain theirs for a while, then close (a "lingering close"). */
-            shutdown(c->fd, SHUT_WR);
-            c->lingering = true;
-            c->in.len = 0;
-            c->deadline = corral_mono_ms() + GW_LINGER_MS;
-            conn_set_events(g, c, EPOLLIN);
+            conn_linger(g, c, true);
             return -1;
         }
     } else if (c->out_off > (1u << 20)) {
@@ -277,23 +310,35 @@ static void conn_read(gw_t *g, conn_t *c) {
         conn_drain(g, c);
         return;
     }
-    if (corral_buf_reserve(&c->in, GW_READ_CHUNK) < 0) {
-        conn_close(g, c);
-        return;
-    }
-    ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) conn_close(g, c);
-        return;
-    }
-    if (n == 0) {
-        c->peer_closed = true;
-        if (c->nslots == 0 && c->out.len == c->out_off) {
+    /* TLS may hold decrypted bytes the socket no longer signals: read on
+       until it wants more, bounded by one chunk's worth per turn. */
+    size_t budget = GW_READ_CHUNK;
+    for (;;) {
+        if (corral_buf_reserve(&c->in, GW_READ_CHUNK) < 0) {
             conn_close(g, c);
             return;
         }
+        ssize_t n = conn_recv(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (n == -1) break;
+        if (n < -1) {
+            /* A refused handshake (plain HTTP on the TLS port, no client
+               certificate) ends without a reset; a broken socket just ends. */
+            if (c->ssl) conn_linger(g, c, false);
+            else conn_close(g, c);
+            return;
+        }
+        if (n == 0) {
+            c->peer_closed = true;
+            if (c->nslots == 0 && c->out.len == c->out_off) {
+                conn_close(g, c);
+                return;
+            }
+            break;
+        }
+        c->in.len += (size_t)n;
+        if (!c->ssl || (size_t)n >= budget || !SSL_pending(c->ssl)) break;
+        budget -= (size_t)n;
     }
-    c->in.len += (size_t)n;
     conn_process(g, c);
 }
 
@@ -324,8 +369,15 @@ static void accept_all(gw_t *g) {
         }
         c->fd = fd;
         c->events = EPOLLIN;
+        if (g->tls && !(c->ssl = tls_accept(g->tls, fd))) {
+            LOG_WARN("gateway", "TLS: cannot make a session for a new connection");
+            close(fd);
+            free(c);
+            continue;
+        }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(g->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            tls_close(c->ssl);
             close(fd);
             free(c);
             continue;
@@ -347,7 +399,7 @@ static void sweep(gw_t *g) {
         if (!c->deadline || now < c->deadline) continue;
         if (c->lingering) {
             conn_close(g, c);
-        } else if (c->in.len > 0 && !c->closing) {
+        } else if (c->in.len > 0 && !c->closing && c->nslots == 0 && c->out.len == c->out_off) {
             c->in.len = 0;
             answer_error(g, c, 408);
             if (conn_write(g, c) == 0) conn_update_events(g, c);
@@ -392,13 +444,20 @@ static void *gw_run(void *arg) {
             } else if (tag != &ZMQ_TAG) {
                 conn_t *c = tag;
                 if (c->fd < 0) continue; /* closed earlier this turn */
-                if (events[i].events & (EPOLLERR | EPOLLHUP)) conn_close(g, c);
-                else if (events[i].events & EPOLLOUT) {
-                    if (conn_write(g, c) == 0) {
-                        if (c->in.len) conn_process(g, c);
-                        else conn_update_events(g, c);
-                    }
-                } else if (events[i].events & EPOLLIN) conn_read(g, c);
+                uint32_t ev = events[i].events;
+                if ((ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLIN)) {
+                    conn_close(g, c);
+                    continue;
+                }
+                /* A TLS read may wait for the socket to be writable (and a
+                   write for it to be readable): retry both on any event. */
+                bool tls_retry = c->ssl && c->tls_want != TLS_WANT_NONE;
+                if ((ev & EPOLLOUT) || tls_retry) {
+                    if (conn_write(g, c) < 0) continue;
+                }
+                if ((ev & EPOLLIN) || tls_retry) conn_read(g, c);
+                else if (c->in.len) conn_process(g, c);
+                else conn_update_events(g, c);
             }
         }
         drain_broker(g);
@@ -406,10 +465,17 @@ static void *gw_run(void *arg) {
         for (size_t i = 0; i < g->nresume; i++) {
             conn_t *c = g->resume[i];
             c->resume = false;
-            if (c->fd >= 0) conn_process(g, c);
+            if (c->fd < 0) continue;
+            if (c->ssl && SSL_pending(c->ssl)) conn_read(g, c);
+            else conn_process(g, c);
         }
         g->nresume = 0;
         free_dead(g);
+        if (atomic_exchange(&g->reload, false) && g->tls) {
+            char err[512];
+            if (tls_reload(g->tls, err, sizeof err) < 0) LOG_ERROR("gateway", "SIGHUP: %s; keeping the old certificate", err);
+            else LOG_INFO("gateway", "SIGHUP: certificate and key reloaded");
+        }
         if (corral_mono_ms() >= next_sweep) {
             sweep(g);
             next_sweep = corral_mono_ms() + GW_TICK_MS;
@@ -474,6 +540,7 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
     msgpack_zone_init(&g->zone, 8192);
     msgpack_sbuffer_init(&g->sub);
     msgpack_packer_init(&g->sub_pk, &g->sub, msgpack_sbuffer_write);
+    if (cfg->tls_cert[0] && !(g->tls = tls_new(cfg, err, errlen))) goto fail;
     g->listen_fd = listen_on(cfg, &g->port, err, errlen, in_use);
     if (g->listen_fd < 0) goto fail;
     snprintf(g->address, sizeof g->address, "%s%s", CORRAL_GW_PREFIX, cfg->node);
@@ -509,6 +576,10 @@ fail:
 
 int corral_gateway_port(const corral_gateway_t *self) { return self->g.port; }
 
+bool corral_gateway_tls(const corral_gateway_t *self) { return self->g.tls != NULL; }
+
+void corral_gateway_reload(corral_gateway_t *self) { atomic_store(&self->g.reload, true); }
+
 int corral_gateway_start(corral_gateway_t *self) {
     int rc = pthread_create(&self->thread, NULL, gw_run, &self->g);
     if (rc) {
@@ -538,6 +609,7 @@ void corral_gateway_destroy(corral_gateway_t **pself) {
     corral_buf_free(&g->xml);
     free(g->resume);
     metrics_free(&g->metrics);
+    tls_destroy(&g->tls);
     free(self);
     *pself = NULL;
 }

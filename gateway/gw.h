@@ -16,6 +16,7 @@
 #include "corral/http.h"
 #include "corral/methods.h"
 #include "gateway/calls.h"
+#include "gateway/tls.h"
 
 #define GW_LATENCY_BUCKETS 16
 
@@ -43,6 +44,8 @@ typedef struct multicall {
 
 typedef struct conn {
     int fd;
+    SSL *ssl;                /* NULL on plain HTTP */
+    int tls_want;            /* TLS_WANT_*: what the last TLS call waits for */
     struct conn *prev, *next;
     corral_buf_t in, out;
     size_t out_off;
@@ -54,6 +57,7 @@ typedef struct conn {
     bool peer_closed;        /* read 0: finish the responses, then close */
     bool closing;            /* a close_after response was queued */
     bool continue_sent;
+    bool partial;            /* part of a request has arrived; its io deadline runs */
     bool lingering;          /* answered and shut for writing: draining input before close */
     bool resume;             /* queued on gw.resume: input held back by a bound */
     char auth[256];          /* the last Authorization value that passed */
@@ -100,6 +104,8 @@ typedef struct gw {
     msgpack_sbuffer sub;     /* scratch: re-packed params of a multicall's sub-call */
     msgpack_packer sub_pk;
     corral_buf_t xml;        /* scratch: a response body */
+    tls_t *tls;              /* NULL when serving plain HTTP */
+    atomic_bool reload;      /* SIGHUP: load the certificate and key again */
     atomic_bool stop;
 } gw_t;
 

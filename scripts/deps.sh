@@ -4,7 +4,7 @@
 # no network.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libxml2-dev libssl-dev
-      libmsgpack-dev python3)
+      libmsgpack-dev python3 openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -74,14 +74,15 @@ static void block_signals(sigset_t *stop) {
     sigaddset(stop, SIGHUP);
 }
 
-static void wait_for_stop(const sigset_t *stop) {
+static void wait_for_stop(const sigset_t *stop, corral_gateway_t *gateway) {
     for (;;) {
         int sig = sigwaitinfo(stop, NULL);
         if (sig == SIGTERM || sig == SIGINT) {
             LOG_INFO("corrald", "%s: stopping", strsignal(sig));
             return;
         }
-        if (sig == SIGHUP) LOG_INFO("corrald", "SIGHUP: nothing to reload (no TLS configured)");
+        if (sig == SIGHUP && corral_gateway_tls(gateway)) corral_gateway_reload(gateway);
+        else if (sig == SIGHUP) LOG_INFO("corrald", "SIGHUP: nothing to reload (serving plain HTTP)");
     }
 }
 
@@ -133,13 +134,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "corrald: cannot start its threads: %s\n", strerror(errno));
         goto out;
     }
-    printf("corral %s: node %s listening on http://%s:%d/RPC2\n", CORRAL_VERSION, cfg.node, cfg.listen_host,
-           corral_gateway_port(gateway));
+    printf("corral %s: node %s listening on %s://%s:%d/RPC2\n", CORRAL_VERSION, cfg.node,
+           corral_gateway_tls(gateway) ? "https" : "http", cfg.listen_host, corral_gateway_port(gateway));
     if (!cfg.users_file[0]) printf("corral: admin token in %s/admin.token\n", cfg.state_dir);
     fflush(stdout);
     LOG_INFO("corrald", "node %s serving on %s:%d, state in %s", cfg.node, cfg.listen_host,
              corral_gateway_port(gateway), cfg.state_dir);
-    wait_for_stop(&stop);
+    wait_for_stop(&stop, gateway);
     status = 0;
 out:
     /* Order: no new calls, then analyses end (they need the broker), then

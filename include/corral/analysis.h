@@ -80,6 +80,7 @@ void corral_analyses_tick(corral_analyses_t *self);
 #define CORRAL_ANALYSIS_OUTPUT_FILE_MAX (16u << 20) /* head of each stream kept on disk */
 #define CORRAL_ANALYSIS_DRAIN_MS 1000         /* output drained after the program ends */
 #define CORRAL_ANALYSIS_RELEASE_MS 3000       /* host waits this long for analysis.release */
+#define CORRAL_ANALYSIS_LINGER_MS 50        /* host serves stragglers this long after release */
 #define CORRAL_ANALYSIS_TERM_MS 2000          /* SIGTERM → SIGKILL at shutdown */
 #define CORRAL_ANALYSIS_WAITS_MAX 1024        /* parked analysis.wait calls per analysis */
 

@@ -5,6 +5,7 @@
 #ifndef CORRAL_GATEWAY_H
 #define CORRAL_GATEWAY_H
 
+#include <stdbool.h>
 #include "corral/auth.h"
 #include "corral/config.h"
 
@@ -19,6 +20,13 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
 
 /* The port actually bound (for --listen HOST:0). */
 int corral_gateway_port(const corral_gateway_t *self);
+
+/* True when it serves HTTPS. */
+bool corral_gateway_tls(const corral_gateway_t *self);
+
+/* Ask the gateway to load its TLS certificate and key again (SIGHUP);
+   safe from any thread. */
+void corral_gateway_reload(corral_gateway_t *self);
 
 /* Start the gateway's thread. 0, or -1 with errno. */
 int corral_gateway_start(corral_gateway_t *self);

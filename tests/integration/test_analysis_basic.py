@@ -173,8 +173,13 @@ class AnalysisBasic(ServerTestCase):
         self.assertFault(-32602, p.analysis.launch, 12)
         for bad in ("../x", "a/b", "..", "."):
             f = self.assertFault(-32602, p.analysis.launch, "env", {"n": 1}, {"files": {bad: b"x"}})
-        self.assertFault(-32602, p.analysis.results, "a1@test", -1, 5)
-        self.assertFault(-32602, p.analysis.readOutput, "a1@test", "stdnothing", 0, 5)
+        a = self.launch("exit3")
+        self.assertFault(-32602, p.analysis.results, a["id"], -1, 5)
+        self.assertFault(-32602, p.analysis.readOutput, a["id"], "stdnothing", 0, 5)
+        self.assertFault(-32602, p.analysis.wait, a["id"], "soon")
+        self.wait_end(a["id"])
+        self.assertFault(-32602, p.analysis.results, a["id"], -1, 5)  # and from the supervisor
+        self.assertFault(-32602, p.analysis.readOutput, a["id"], "stdnothing", 0, 5)
 
     def test_unknown_names_are_fault_1(self):
         p = self.proxy("oper")
@@ -237,11 +242,11 @@ class AnalysisBasic(ServerTestCase):
         p = self.proxy("oper")
         a = self.launch("trapper")
         time.sleep(0.3)
+        self.assertFault(-32602, p.analysis.signal, a["id"], "SIGNOPE")
         p.analysis.signal(a["id"], "TERM")
         info = self.wait_end(a["id"])
         self.assertEqual((info["state"], info["exitCode"]), ("exited", 0))
         self.assertEqual(self.results(a["id"]), [{"caught": "TERM"}])
-        self.assertFault(-32602, p.analysis.signal, a["id"], "SIGNOPE")
 
     def test_write_input_and_close_input(self):
         p = self.proxy("oper")
