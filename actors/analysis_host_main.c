@@ -396,6 +396,22 @@ static void run(host_t *h) {
     }
 }
 
+/* Serve requests until the release has come (quiet: and then no message
+   for CORRAL_ANALYSIS_LINGER_MS) or the time is up. */
+static void serve_until_quiet(host_t *h, int64_t until, bool quiet) {
+    for (;;) {
+        int64_t now = corral_mono_ms();
+        if (now >= until || (!quiet && h->released)) return;
+        zmq_pollitem_t it = {corral_actor_socket(h->actor), 0, ZMQ_POLLIN, 0};
+        long tmo = quiet ? CORRAL_ANALYSIS_LINGER_MS : (long)(until - now);
+        int rc = zmq_poll(&it, 1, tmo);
+        if (rc < 0 && errno == ETERM) return;
+        if (rc == 0 && quiet) return;
+        corral_msg_t *m = corral_actor_recv(h->actor, ZMQ_DONTWAIT);
+        if (m) host_handle(h, &m);
+    }
+}
+
 /* The program has ended: make everything durable, tell the supervisor, and
    wait (bounded) until it has adopted the address. */
 static void finish(host_t *h) {
@@ -421,20 +437,20 @@ static void finish(host_t *h) {
         LOG_WARN("analysis", "%s: %llu lines on fd 3 were not logfmt and were skipped", h->info.id,
                  (unsigned long long)h->info.skipped);
     host_send_state(h);
+    /* Until release the address routes here: keep answering. After it,
+       serve what is still queued until the queue is quiet, then say done
+       (the supervisor adopts the address on that) and serve once more:
+       requests the broker routed here before it processed adopt must still
+       be answered while this identity can reply. */
     int64_t until = corral_mono_ms() + CORRAL_ANALYSIS_RELEASE_MS;
-    /* Requests the broker routed here before it processed adopt may sit
-       behind the release in the queue: after the release, serve until the
-       queue has been quiet for a moment. */
-    for (;;) {
-        int64_t now = corral_mono_ms();
-        if (!h->released && now >= until) break;
-        zmq_pollitem_t it = {corral_actor_socket(h->actor), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&it, 1, h->released ? CORRAL_ANALYSIS_LINGER_MS : (long)(until - now));
-        if (rc < 0 && errno == ETERM) break;
-        if (rc == 0 && h->released) break;
-        corral_msg_t *m = corral_actor_recv(h->actor, ZMQ_DONTWAIT);
-        if (m) host_handle(h, &m);
-    }
+    serve_until_quiet(h, until, false);
+    serve_until_quiet(h, until, true);
+    char sup[CORRAL_ADDR_MAX];
+    snprintf(sup, sizeof sup, CORRAL_SUP_PREFIX "%s", h->info.node);
+    msgpack_packer *pk = corral_actor_send_begin(h->actor, CORRAL_K_EVENT, sup, "analysis.done");
+    msgpack_pack_array(pk, 0);
+    corral_actor_send_end(h->actor);
+    serve_until_quiet(h, until, true);
 }
 
 static int setup(host_t *h) {

@@ -74,12 +74,21 @@ static void end_live(corral_analyses_t *self, aentry_t *e) {
     if (!e->live) return;
     e->live = false;
     self->live--;
-    /* release first: once adopted, messages to the address come here */
+    control(self, "adopt", e->info.id);
+    corral_analyses_auth_remove(self, e->info.id);
+    answer_launch(self, e);
+}
+
+/* The host reported its final state: it may finish. It answers what is
+   queued for it and sends analysis.done, on which the address is adopted
+   (the broker drops replies of an identity it has unbound, so adopting at
+   once would lose answers to requests already on their way to the host). */
+static void release(corral_analyses_t *self, aentry_t *e) {
+    if (e->released) return;
+    e->released = true;
     msgpack_packer *pk = corral_actor_send_begin(self->sup, CORRAL_K_EVENT, e->info.id, "analysis.release");
     msgpack_pack_array(pk, 0);
     corral_actor_send_end(self->sup);
-    control(self, "adopt", e->info.id);
-    corral_analyses_auth_remove(self, e->info.id);
     answer_launch(self, e);
 }
 
@@ -133,7 +142,7 @@ static void on_state(corral_analyses_t *self, const corral_msg_t *m) {
     in.host_pid = e->host_pid;
     corral_ainfo_clear(&e->info);
     e->info = in;
-    if (corral_astate_ended(e->info.state)) end_live(self, e);
+    if (corral_astate_ended(e->info.state)) release(self, e);
     else if (e->info.state != CORRAL_A_STARTING) answer_launch(self, e);
 }
 
@@ -306,6 +315,11 @@ bool corral_analyses_handle(corral_analyses_t *self, corral_msg_t **pmsg) {
     }
     if (v->kind == CORRAL_K_EVENT && IS("analysis.state")) {
         on_state(self, m);
+        return true;
+    }
+    if (v->kind == CORRAL_K_EVENT && IS("analysis.done")) {
+        aentry_t *e = find(self, v->from, v->from_len);
+        if (e && e->live && corral_astate_ended(e->info.state)) end_live(self, e);
         return true;
     }
     if (v->kind == CORRAL_K_CONTROL && IS("gone")) {

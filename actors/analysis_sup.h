@@ -12,7 +12,8 @@ typedef struct aentry {
     corral_ainfo_t info;
     char run_dir[CORRAL_PATH_MAX];
     uint64_t num;               /* n of "a<n>@node" */
-    bool live;                  /* its host runs (not yet released or declared dead) */
+    bool live;                  /* its host runs (address not yet adopted) */
+    bool released;              /* final state received, analysis.release sent */
     int host_pid;
     corral_msg_t *launch;       /* the analysis.launch request, answered once running */
     corral_results_t *res;      /* opened on demand to page an ended run */

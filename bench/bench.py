@@ -1000,7 +1000,7 @@ http {
                 f.write('"%s" %.4f\n' % (label[:48], att))
         gp = os.path.join(self.out, "chart.gp")
         with open(gp, "w") as f:
-            f.write("""set terminal pngcairo size 1600,700 font ",10"
+            f.write("""set terminal pngcairo size 1600,760 font ",10" noenhanced
 set output "%(png)s"
 set multiplot layout 1,2 title "corral benchmarks: %(title)s"
 set style data histogram

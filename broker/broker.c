@@ -115,8 +115,8 @@ static void send_control(corral_broker_t *b, const char *to, const char *verb, c
 }
 
 /* A process actor is gone: answer its calls in flight with fault 5 and tell
-   the supervisor. */
-static void route_gone(corral_broker_t *b, route_t *r, const char *reason) {
+   the supervisor (unless the news came from it). */
+static void route_gone(corral_broker_t *b, route_t *r, const char *reason, bool tell_sup) {
     LOG_WARN("broker", "actor %s is gone: %s", r->address, reason);
     if (r->inflight) {
         for (inflight_t *f = zhashx_first(r->inflight); f; f = zhashx_next(r->inflight))
@@ -126,14 +126,14 @@ static void route_gone(corral_broker_t *b, route_t *r, const char *reason) {
     }
     routes_unbind_identity(b->routes, r);
     if (r->state == ROUTE_UP) r->state = ROUTE_GONE;
-    send_control(b, b->sup, "gone", r->address, reason);
+    if (tell_sup) send_control(b, b->sup, "gone", r->address, reason);
 }
 
 static void sweep(corral_broker_t *b) {
     int64_t now = corral_mono_ms();
     for (route_t *r = routes_first_process(b->routes); r; r = routes_next_process(b->routes))
         if (r->state == ROUTE_UP && now - r->last_seen > b->cfg->heartbeat_dead_ms)
-            route_gone(b, r, "no heartbeat");
+            route_gone(b, r, "no heartbeat", true);
 }
 
 static bool is_sup(corral_broker_t *b, const char *sender) { return strcmp(sender, b->sup) == 0; }
@@ -180,7 +180,7 @@ static void handle_control(corral_broker_t *b, const char *sender, route_t *from
     } else if (strcmp(verb, "heartbeat") == 0) {
         /* last_seen is updated for every message; nothing more to do */
     } else if (strcmp(verb, "bye") == 0) {
-        if (from->process) route_gone(b, from, "left");
+        if (from->process) route_gone(b, from, "left", true);
         else routes_remove(b->routes, from->address);
     } else if (strcmp(verb, "expect") == 0 && is_sup(b, from->address)) {
         char address[CORRAL_ADDR_MAX], identity[CORRAL_ADDR_MAX], secret[128];
@@ -193,6 +193,9 @@ static void handle_control(corral_broker_t *b, const char *sender, route_t *from
         if (corral_value_strcpy(corral_param(env->p, 0), address, sizeof address) == 0) {
             route_t *r = routes_by_address(b->routes, address);
             if (!r) r = routes_put(b->routes, address, b->sup, true);
+            /* The supervisor adopts an analysis whose host has ended, perhaps
+               before its heartbeats ran out: its calls in flight end now. */
+            if (r->state == ROUTE_UP) route_gone(b, r, "its host ended", false);
             routes_unbind_identity(b->routes, r);
             r->state = ROUTE_ADOPTED;
         }

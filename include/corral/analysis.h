@@ -68,9 +68,12 @@ void corral_analyses_tick(corral_analyses_t *self);
          CORRAL_ANALYSIS_STATE_MS while results or output grow; info is the
          full record of corral_ainfo_t (AnalysisInfo plus owner, output
          totals, and `error`, the reason a launch failed).
+     analysis.done []        after analysis.release: the host has answered
+         what was queued for it; the supervisor now adopts the address.
    sup → host events:
-     analysis.release []     the supervisor has the final state and has
-         adopted the address: the host may say bye and exit. */
+     analysis.release []     the supervisor has the final state: the host
+         answers what is still queued, sends analysis.done, lingers
+         CORRAL_ANALYSIS_LINGER_MS more, says bye and exits. */
 #define CORRAL_ANALYSIS_HOST "corral-analysis-host"
 #define CORRAL_ANALYSIS_STATE_MS 250          /* least gap between progress events */
 #define CORRAL_ANALYSIS_DESC_MAX (60 * 1024)  /* launch description: fits one pipe buffer */
