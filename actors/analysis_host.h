@@ -34,7 +34,10 @@ typedef struct host {
     corral_msg_t *waits[CORRAL_ANALYSIS_WAITS_MAX];
     int64_t wait_until[CORRAL_ANALYSIS_WAITS_MAX];   /* ms since the epoch */
     int nwaits;
-    bool api_signalled, reaped, finished, released;
+    bool api_signalled, reaped, released;
+    bool stored;                /* the run is over and all of it is on disk */
+    bool finished;              /* parked waits are answered */
+    bool removed;               /* analysis.remove taken while finishing: fault 1 from now */
     int64_t drain_until, next_hb, next_state, last_sync, term_kill_at;
     bool state_dirty;
 } host_t;

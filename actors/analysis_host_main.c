@@ -431,26 +431,30 @@ static void finish(host_t *h) {
     if (!h->info.ended_ms) h->info.ended_ms = corral_now_ms();
     if (corral_ainfo_save(&h->info, h->run_dir) < 0)
         LOG_ERROR("analysis", "%s: %s/info.mp: %s", h->info.id, h->run_dir, strerror(errno));
-    h->finished = true;
-    host_waits_tick(h);
+    h->stored = true;
     if (h->info.skipped)
         LOG_WARN("analysis", "%s: %llu lines on fd 3 were not logfmt and were skipped", h->info.id,
                  (unsigned long long)h->info.skipped);
     host_send_state(h);
-    /* Until release the address routes here: keep answering. After it,
-       serve what is still queued until the queue is quiet, then say done
-       (the supervisor adopts the address on that) and serve once more:
-       requests the broker routed here before it processed adopt must still
-       be answered while this identity can reply. */
+    /* Until release the address routes here: keep answering. The release
+       comes after the supervisor revoked the token, so waits answered from
+       here on tell of a run whose token is gone. Then serve what is still
+       waits, serve until the queue is quiet (a client's next call after its
+       wait returned comes here, remove included), and say done: the
+       supervisor adopts the address on that, and the broker answers
+       whatever is still in flight to this identity with fault 5 (so the
+       quiet period keeps that to calls racing the adopt itself). */
     int64_t until = corral_mono_ms() + CORRAL_ANALYSIS_RELEASE_MS;
     serve_until_quiet(h, until, false);
+    h->finished = true;
+    host_waits_tick(h);
     serve_until_quiet(h, until, true);
     char sup[CORRAL_ADDR_MAX];
     snprintf(sup, sizeof sup, CORRAL_SUP_PREFIX "%s", h->info.node);
     msgpack_packer *pk = corral_actor_send_begin(h->actor, CORRAL_K_EVENT, sup, "analysis.done");
     msgpack_pack_array(pk, 0);
     corral_actor_send_end(h->actor);
-    serve_until_quiet(h, until, true);
+    serve_until_quiet(h, until + CORRAL_ANALYSIS_LINGER_MS, true);
 }
 
 static int setup(host_t *h) {

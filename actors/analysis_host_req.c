@@ -102,6 +102,11 @@ static void do_report(host_t *h, corral_msg_t *m) {
         corral_actor_fault(h->actor, m, CORRAL_F_PERM, "analysis %s: report: permission denied", h->info.id);
         return;
     }
+    if (h->stored) {
+        corral_actor_fault(h->actor, m, CORRAL_F_STATE, "analysis %s: report: it has ended (%s)", h->info.id,
+                           corral_astate_name(h->info.state));
+        return;
+    }
     msgpack_packer *rp = corral_results_begin(h->res);
     msgpack_pack_object(rp, *data);
     int64_t seq = corral_results_commit(h->res, corral_now_ms(), &f);
@@ -128,7 +133,7 @@ static void do_results(host_t *h, corral_msg_t *m) {
     }
     corral_fault_t f;
     msgpack_packer *pk = corral_actor_reply_begin(h->actor, m);
-    if (corral_results_page(h->res, pk, after, max, h->finished, &f) < 0) corral_actor_fault_f(h->actor, m, &f);
+    if (corral_results_page(h->res, pk, after, max, h->stored, &f) < 0) corral_actor_fault_f(h->actor, m, &f);
     else corral_actor_reply_end(h->actor, m);
 }
 
@@ -207,9 +212,27 @@ static void do_wait(host_t *h, corral_msg_t **pm) {
     *pm = NULL;
 }
 
+/* remove while the run is finishing (a client's call right after its
+   wait): the supervisor deletes the run once it has adopted the address. */
+static void take_remove(host_t *h, corral_msg_t *m) {
+    char sup[CORRAL_ADDR_MAX];
+    snprintf(sup, sizeof sup, CORRAL_SUP_PREFIX "%s", h->info.node);
+    msgpack_packer *pk = corral_actor_send_begin(h->actor, CORRAL_K_EVENT, sup, "analysis.removed");
+    msgpack_pack_array(pk, 0);
+    corral_actor_send_end(h->actor);
+    h->removed = true;
+    pk = corral_actor_reply_begin(h->actor, m);
+    msgpack_pack_true(pk);
+    corral_actor_reply_end(h->actor, m);
+}
+
 static void dispatch(host_t *h, corral_msg_t **pm) {
     corral_msg_t *m = *pm;
     const corral_env_t *e = &m->env;
+    if (h->removed) {
+        corral_actor_fault(h->actor, m, CORRAL_F_NOENT, "no such analysis '%s' (removed)", h->info.id);
+        return;
+    }
 #define IS(s) (e->m_len == sizeof(s) - 1 && memcmp(e->m, s, sizeof(s) - 1) == 0)
     if (IS("analysis.info")) reply_info(h, m);
     else if (IS("analysis.wait")) do_wait(h, pm);
@@ -225,9 +248,14 @@ static void dispatch(host_t *h, corral_msg_t **pm) {
     else if (IS("analysis.readOutput")) do_read_output(h, m);
     else if (IS("analysis.writeInput")) do_input(h, m, false);
     else if (IS("analysis.closeInput")) do_input(h, m, true);
+    else if (IS("analysis.remove") && h->stored && corral_msg_may_control(m, h->info.owner))
+        take_remove(h, m);
+    else if (IS("analysis.remove") && !corral_msg_may_control(m, h->info.owner))
+        corral_actor_fault(h->actor, m, CORRAL_F_PERM, "analysis %s: remove: permission denied (owned by %s)",
+                           h->info.id, h->info.owner);
     else if (IS("analysis.remove"))
         corral_actor_fault(h->actor, m, CORRAL_F_STATE, "analysis %s: remove: it has not ended (%s)", h->info.id,
-                           corral_astate_name(h->info.state));
+                           h->stored ? "finishing; retry" : corral_astate_name(h->info.state));
     else corral_actor_fault(h->actor, m, CORRAL_F_METHOD, "analysis %s: no method %.*s", h->info.id,
                             (int)e->m_len, e->m);
 #undef IS

@@ -52,6 +52,8 @@ static void control(corral_analyses_t *self, const char *verb, const char *id) {
     corral_actor_send_end(self->sup);
 }
 
+static bool remove_tree(const char *path);
+
 static void reply_info(corral_analyses_t *self, const corral_msg_t *m, const aentry_t *e) {
     msgpack_packer *pk = corral_actor_reply_begin(self->sup, m);
     corral_ainfo_pack(&e->info, pk, false);
@@ -75,8 +77,13 @@ static void end_live(corral_analyses_t *self, aentry_t *e) {
     e->live = false;
     self->live--;
     control(self, "adopt", e->info.id);
-    corral_analyses_auth_remove(self, e->info.id);
+    if (!e->released) corral_analyses_auth_remove(self, e->info.id);
     answer_launch(self, e);
+    if (e->remove_pending) {
+        if (!remove_tree(e->run_dir))
+            LOG_WARN("analysis", "%s: remove %s: %s", e->info.id, e->run_dir, strerror(errno));
+        e->removed = true;
+    }
 }
 
 /* The host reported its final state: it may finish. It answers what is
@@ -86,6 +93,8 @@ static void end_live(corral_analyses_t *self, aentry_t *e) {
 static void release(corral_analyses_t *self, aentry_t *e) {
     if (e->released) return;
     e->released = true;
+    /* Revoked before the release, so before any wait is answered. */
+    corral_analyses_auth_remove(self, e->info.id);
     msgpack_packer *pk = corral_actor_send_begin(self->sup, CORRAL_K_EVENT, e->info.id, "analysis.release");
     msgpack_pack_array(pk, 0);
     corral_actor_send_end(self->sup);
@@ -123,7 +132,8 @@ static aentry_t *find(corral_analyses_t *self, const char *s, size_t n) {
     if (n >= sizeof id) return NULL;
     memcpy(id, s, n);
     id[n] = '\0';
-    return zhashx_lookup(self->byid, id);
+    aentry_t *e = zhashx_lookup(self->byid, id);
+    return e && !e->removed ? e : NULL;
 }
 
 static void on_state(corral_analyses_t *self, const corral_msg_t *m) {
@@ -277,7 +287,7 @@ static void list(corral_analyses_t *self, const corral_msg_t *m) {
     bool *pick = calloc(self->n + 1, sizeof *pick);
     for (size_t i = 0; pick && i < self->n; i++) {
         const corral_ainfo_t *a = &self->list[i]->info;
-        pick[i] = (!st || corral_value_streq(st, corral_astate_name(a->state))) &&
+        pick[i] = !self->list[i]->removed && !self->list[i]->remove_pending && (!st || corral_value_streq(st, corral_astate_name(a->state))) &&
                   (!nm || corral_value_streq(nm, a->name)) && (!nd || corral_value_streq(nd, a->node)) &&
                   (!tg || corral_value_streq(tg, a->target));
         count += pick[i];
@@ -315,6 +325,11 @@ bool corral_analyses_handle(corral_analyses_t *self, corral_msg_t **pmsg) {
     }
     if (v->kind == CORRAL_K_EVENT && IS("analysis.state")) {
         on_state(self, m);
+        return true;
+    }
+    if (v->kind == CORRAL_K_EVENT && IS("analysis.removed")) {
+        aentry_t *e = find(self, v->from, v->from_len);
+        if (e && e->live && corral_astate_ended(e->info.state)) e->remove_pending = true;
         return true;
     }
     if (v->kind == CORRAL_K_EVENT && IS("analysis.done")) {
@@ -470,7 +485,11 @@ void corral_analyses_destroy(corral_analyses_t **pself) {
 
 int corral_analyses_live(const corral_analyses_t *self) { return self->live; }
 
-int corral_analyses_total(const corral_analyses_t *self) { return (int)self->n; }
+int corral_analyses_total(const corral_analyses_t *self) {
+    int n = 0;
+    for (size_t i = 0; i < self->n; i++) n += !self->list[i]->removed && !self->list[i]->remove_pending;
+    return n;
+}
 
 int corral_analyses_next_timeout(const corral_analyses_t *self) {
     for (size_t i = 0; i < self->n; i++)

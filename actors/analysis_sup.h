@@ -14,6 +14,8 @@ typedef struct aentry {
     uint64_t num;               /* n of "a<n>@node" */
     bool live;                  /* its host runs (address not yet adopted) */
     bool released;              /* final state received, analysis.release sent */
+    bool remove_pending;        /* the host took analysis.remove: delete once adopted */
+    bool removed;               /* deleted: kept only so the list stays valid; never found */
     int host_pid;
     corral_msg_t *launch;       /* the analysis.launch request, answered once running */
     corral_results_t *res;      /* opened on demand to page an ended run */

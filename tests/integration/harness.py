@@ -4,7 +4,9 @@ end, failing the test class if it did not exit 0 within 5 s or if a
 sanitizer reported anything on its standard error.
 
 Environment (set by ctest): CORRAL_BIN (the build directory), CORRAL_FIXTURES
-(the fixture programs), CORRAL_SANITIZE ("ON" under ASan/UBSan)."""
+(the fixture programs), CORRAL_SANITIZE ("ON" under ASan/UBSan),
+CORRAL_VALGRIND ("1": corrald runs under valgrind memcheck, which exits 99
+on any memory error or definite leak, so the class fails at its stop)."""
 
 import http.client
 import os
@@ -27,6 +29,15 @@ CORRALD = os.path.join(BIN, "corrald")
 
 # Under sanitizers everything is slower; tests scale their waits by this.
 SLOW = 4 if SANITIZE else 1
+
+# CORRAL_VALGRIND=1: the corrald command is wrapped in valgrind (memcheck,
+# 20-50x slower than native, hence the larger SLOW).
+VALGRIND = os.environ.get("CORRAL_VALGRIND", "") in ("1", "ON", "true")
+VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                "--errors-for-leak-kinds=definite", "--child-silent-after-fork=yes",
+                "--trace-children=no"]
+if VALGRIND:
+    SLOW = 10
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
@@ -60,6 +71,8 @@ class Server:
                 self.tokens[name] = user_add(self.users_file, name, role)
             args += ["--users", self.users_file]
         args += list(extra_args)
+        if VALGRIND:
+            args = VALGRIND_CMD + args
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stderr_file = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr_file,

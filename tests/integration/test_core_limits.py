@@ -57,6 +57,24 @@ class Limits(ServerTestCase):
         self.assertTrue(all(g["faultCode"] == 9 for g in got[2:]))
 
 
+class FullQueues(ServerTestCase):
+    """ZeroMQ queues of 2 messages: a burst overflows them, and every call
+    still gets an answer: its result, or fault 9 saying nothing was done."""
+    server_args = ("--sndhwm", "2")
+
+    def test_burst_into_full_queues_is_answered_with_fault_9(self):
+        calls = [{"methodName": "server.echo", "params": [i]} for i in range(500)]
+        got = self.proxy().system.multicall(calls)
+        self.assertEqual(len(got), 500)
+        ok = [g[0] for g in got if isinstance(g, list)]
+        busy = [g for g in got if isinstance(g, dict)]
+        self.assertTrue(ok, "some calls got through")
+        self.assertTrue(busy, "some calls met a full queue")
+        self.assertTrue(all(b["faultCode"] == 9 for b in busy), busy[:3])
+        self.assertEqual(ok, sorted(ok))  # what got through kept its order
+        self.assertServing()
+
+
 class SlowAndDeadActors(ServerTestCase):
     """An analysis host is a process: stopped, it is slow (fault 4 at the
     call's deadline); killed, it is gone (fault 5 for the calls in flight,
