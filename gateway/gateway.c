@@ -28,6 +28,7 @@
 #define GW_EVENTS 256
 #define GW_ZMQ_BATCH 4096       /* broker messages handled per loop turn */
 #define GW_LINGER_MS 2000       /* how long a closing connection's input is drained */
+#define GW_QUIET_MS 1000        /* a connection idle this long gives its buffers back */
 
 struct corral_gateway {
     gw_t g;
@@ -336,6 +337,7 @@ static void conn_read(gw_t *g, conn_t *c) {
             break;
         }
         c->in.len += (size_t)n;
+        c->last_read = corral_mono_ms();
         if (!c->ssl || (size_t)n >= budget || !SSL_pending(c->ssl)) break;
         budget -= (size_t)n;
     }
@@ -391,11 +393,18 @@ static void accept_all(gw_t *g) {
     }
 }
 
-/* Close connections past their deadline: 408 for a partial request. */
+/* Close connections past their deadline (408 for a partial request), and
+   give back the buffers of quiet ones: an idle keep-alive connection then
+   costs its conn_t alone, not a 64 KiB read buffer. */
 static void sweep(gw_t *g) {
     int64_t now = corral_mono_ms();
     for (conn_t *c = g->conns, *next; c; c = next) {
         next = c->next;
+        if (c->in.len == 0 && c->out.len == 0 && c->nslots == 0 && (c->in.cap || c->out.cap) &&
+            now - c->last_read > GW_QUIET_MS) {
+            corral_buf_free(&c->in);
+            corral_buf_free(&c->out);
+        }
         if (!c->deadline || now < c->deadline) continue;
         if (c->lingering) {
             conn_close(g, c);

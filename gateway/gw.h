@@ -53,6 +53,7 @@ typedef struct conn {
     slot_t *head, *tail;
     int nslots;
     int64_t deadline;        /* monotonic ms: 408 if a request is partial, else idle close */
+    int64_t last_read;       /* monotonic ms: buffers of a quiet connection are given back */
     uint32_t events;         /* the epoll mask in force */
     bool peer_closed;        /* read 0: finish the responses, then close */
     bool closing;            /* a close_after response was queued */
