@@ -149,7 +149,10 @@ static void do_read_output(host_t *h, corral_msg_t *m) {
     }
     corral_fault_t f;
     msgpack_packer *pk = corral_actor_reply_begin(h->actor, m);
-    if (corral_aout_read(&h->out[s], off, max, pk, &f) < 0) corral_actor_fault_f(h->actor, m, &f);
+    /* Once finished, the ring is on disk (its .tail file) and freed. */
+    int rc = h->stored ? corral_aout_read_disk(h->run_dir, s, &h->info, off, max, pk, &f)
+                       : corral_aout_read(&h->out[s], off, max, pk, &f);
+    if (rc < 0) corral_actor_fault_f(h->actor, m, &f);
     else corral_actor_reply_end(h->actor, m);
 }
 

@@ -142,6 +142,7 @@ static int read_view(const view_t *v, int64_t offset, int64_t max, msgpack_packe
 
 int corral_aout_read(const corral_aout_t *o, int64_t offset, int64_t max, msgpack_packer *pk,
                      corral_fault_t *f) {
+    if (!o->ring) return corral_fault_set(f, CORRAL_F_INTERNAL, "%s: the stream is closed", o->path);
     view_t v = {.tail_fd = -1, .file_len = o->file_len, .total = o->total, .ring = o,
                 .tstart = tail_start(o->total, o->cap), .eof = o->eof};
     if (v.tstart < v.file_len) v.tstart = v.file_len;

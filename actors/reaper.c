@@ -173,6 +173,7 @@ static void reap_all(void) {
 
 static void *reaper_main(void *arg) {
     (void)arg;
+    pthread_setname_np(pthread_self(), "reaper");
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);

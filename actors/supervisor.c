@@ -191,6 +191,7 @@ static void drain_children(corral_supervisor_t *s) {
 
 static void *sup_run(void *arg) {
     corral_supervisor_t *s = arg;
+    pthread_setname_np(pthread_self(), "supervisor");
     zmq_pollitem_t items[2] = {
         {corral_actor_socket(s->actor), 0, ZMQ_POLLIN, 0},
         {NULL, corral_reaper_box_fd(s->box), ZMQ_POLLIN, 0},

@@ -313,6 +313,9 @@ static int start(target_t *t, corral_msg_t *msg) {
 
 static void *target_main(void *argp) {
     spawn_arg_t *a = argp;
+    char name[16]; /* the kernel keeps 15 bytes: "t12@node" shows in top -H */
+    snprintf(name, sizeof name, "%.15s", a->address);
+    pthread_setname_np(pthread_self(), name);
     /* Statuses come from the reaper; SIGPIPE on a closed stdin pipe must
        turn into EPIPE, not a signal. */
     sigset_t set;

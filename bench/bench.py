@@ -234,6 +234,9 @@ class Bench:
         self.logdir = os.path.join(self.out, "logs")
         os.makedirs(self.logdir, exist_ok=True)
         self.D = a.duration
+        # load runs are split into rounds, interleaved between servers
+        self.R = 2 if a.quick else 3
+        self.round_secs = max(1, a.duration // 2)
         self.peers = a.peers
         self.fixture = os.path.join(self.peers, "bench_fixture")
 
@@ -307,6 +310,28 @@ class Bench:
         if r["rps"] is None:
             r["error"] = "wrk failed: " + out[-300:]
         return r
+
+    def rounds(self, cases, conns):
+        """Run every case (name, target, body or wrk keywords) in turn, R rounds, so that
+        drift on a shared machine hits all of them alike; keep each case's
+        best round (noise only ever slows a run down) and its spread."""
+        runs = {n: [] for n, _, _ in cases}
+        for _ in range(self.R):
+            for n, tgt, how in cases:
+                kw = how if isinstance(how, dict) else {"body": how}
+                runs[n].append(self.wrk(tgt, conns, self.round_secs, **kw))
+        best = {}
+        for n, rs in runs.items():
+            ok = [r for r in rs if r["rps"] is not None]
+            if not ok:
+                best[n] = "error: " + rs[0].get("error", "wrk failed")[:60]
+                continue
+            b = max(ok, key=lambda r: r["rps"])
+            rps = [r["rps"] for r in ok]
+            b["spread"] = (max(rps) - min(rps)) / max(rps) if max(rps) else 0
+            b["errors"] = sum(r["errors"] for r in rs)
+            best[n] = b
+        return best
 
     # ---- servers
 
@@ -433,27 +458,29 @@ http {
         names = ["corral"] + [n for n in ("nginx", "abyss", "py-threading", "py-plain")
                               if n in self.servers]
         self.echo = {}
-        for conns in (16, 64):
-            for n in names:
-                tgt = self.corral if n == "corral" else self.servers[n]
-                if tgt is None:
-                    self.echo[(n, conns)] = NOT_BUILT
-                    continue
-                err = self.verify_echo(tgt)
-                if err:
-                    self.echo[(n, conns)] = "error: " + err
+        cases = []
+        for n in names:
+            tgt = self.corral if n == "corral" else self.servers[n]
+            err = NOT_BUILT if tgt is None else self.verify_echo(tgt)
+            if err:
+                if err != NOT_BUILT:
                     self.log("%s server.echo: %s" % (n, err))
-                    continue
-                self.log("row 1: %s server.echo c=%d" % (n, conns))
-                self.echo[(n, conns)] = self.wrk(tgt, conns, self.D, body=body)
-        # one in flight, for row 3 (corral's routed call above HTTP)
-        for n in ("corral", "nginx", "abyss"):
-            tgt = self.corral if n == "corral" else self.servers.get(n)
-            if tgt is not None and not isinstance(self.echo.get((n, 16)), str):
-                self.log("row 3: %s server.echo c=1" % n)
-                self.echo[(n, 1)] = self.wrk(tgt, 1, self.D, body=body)
+                    err = "error: " + err
+                for conns in (1, 16, 64):
+                    self.echo[(n, conns)] = err
             else:
-                self.echo[(n, 1)] = NOT_BUILT if n == "corral" else "peer missing"
+                cases.append((n, tgt, body))
+        for conns in (16, 64):
+            self.log("row 1: server.echo c=%d, %d rounds over %s" % (conns, self.R, names))
+            for n, r in self.rounds(cases, conns).items():
+                self.echo[(n, conns)] = r
+        # one in flight, for row 3 (corral's routed call above HTTP)
+        self.log("row 3: server.echo c=1")
+        one = [c for c in cases if c[0] in ("corral", "nginx", "abyss")]
+        for n, r in self.rounds(one, 1).items():
+            self.echo[(n, 1)] = r
+        for n in ("nginx", "abyss"):
+            self.echo.setdefault((n, 1), "peer missing")
 
         pin = "server on cpu %s, wrk on cpu %s" % (self.a.server_cpu, self.a.client_cpu)
         for conns in (16, 64):
@@ -509,24 +536,34 @@ http {
                 cases.append(("analysis.info", "error: launch failed: %s" % str(e)[:80], None))
         else:
             cases.append(("analysis.info", NOT_BUILT, None))
+        # echo, target.info and analysis.info take turns in the same rounds
+        runnable, result = [], {}
+        if self.corral is not None and not isinstance(self.echo[("corral", 16)], str):
+            runnable.append(("server.echo", self.corral, call_body("server.echo", ECHO_VALUE)))
+        for method, ident, goal in cases:
+            if ident == NOT_BUILT or ident.startswith("error"):
+                result[method] = {16: ident, 64: ident}
+                continue
+            err = self.verify_echo(self.corral, method, (ident,), expect=None)
+            if err:
+                result[method] = {16: "error: " + err, 64: "error: " + err}
+            else:
+                runnable.append((method, self.corral, call_body(method, ident)))
+        if len(runnable) > 1:
+            for conns in (16, 64):
+                self.log("row 2: c=%d, %d rounds over %s" % (conns, self.R, [c[0] for c in runnable]))
+                for m, r in self.rounds(runnable, conns).items():
+                    result.setdefault(m, {})[conns] = r
         for method, ident, goal in cases:
             for conns in (16, 64):
-                echo = self.echo[("corral", conns)]
-                if ident == NOT_BUILT or ident.startswith("error"):
-                    r = ident
-                else:
-                    err = self.verify_echo(self.corral, method, (ident,), expect=None)
-                    if err:
-                        r = "error: " + err
-                    else:
-                        self.log("row 2: corral %s c=%d" % (method, conns))
-                        r = self.wrk(self.corral, conns, self.D, body=call_body(method, ident))
+                r = result[method][conns]
+                echo = result.get("server.echo", {}).get(conns, self.echo[("corral", conns)])
                 self.add(2, "%s c=%d req/s" % (method, conns), fig(r, "rps"),
                          "corral server.echo", fig(echo, "rps"), "req/s",
                          goal=goal if conns == 64 else None,
-                         note="p50 %s p99 %s" % (us(fig(r, "p50")), us(fig(r, "p99"))))
-            if method == "target.info":
-                self.tinfo = r
+                         note="p50 %s p99 %s; echo interleaved in the same rounds"
+                         % (us(fig(r, "p50")), us(fig(r, "p99"))))
+        self.tinfo = result["target.info"][64]
 
     def row3_broker(self):
         """corral's routed call against the message floor's three hops."""
@@ -766,7 +803,8 @@ http {
         self.add(7, "targets launched/s, 4 clients at once", launch_s, "posix_spawn+waitpid",
                  self.raw.get("spawn_floor", {}).get("spawn", ("peer missing",))[0], "/s")
         self.add(7, "target.info to random of %d, c=64 req/s" % ntarg, rnd,
-                 "target.info one target", fig(getattr(self, "tinfo", NOT_BUILT), "rps"), "req/s")
+                 "target.info one target", fig(getattr(self, "tinfo_one", NOT_BUILT), "rps"),
+                 "req/s", note="interleaved rounds, with the %d targets alive" % ntarg)
         self.tls_rows()
 
     def idle_connections(self, tgt, n):
@@ -843,19 +881,27 @@ http {
         time.sleep(0.5)
         per = (rss_kib(pid) - before) / len(ids)
         self.log("row 7: target.info to random targets")
-        r = self.wrk(self.corral, 64, self.D, template=call_body("target.info", "%ID%"), ids=ids)
-        rnd = r["rps"] if not r.get("errors") else "error: %d errors" % r["errors"]
+        res = self.rounds([("random", self.corral, {"template": call_body("target.info", "%ID%"),
+                                                     "ids": ids}),
+                           ("one", self.corral, call_body("target.info", ids[0]))], 64)
+        r = res["random"]
+        self.tinfo_one = res["one"]
+        if isinstance(r, str):
+            rnd = r
+        else:
+            rnd = r["rps"] if not r.get("errors") else "error: %d errors" % r["errors"]
         # Leave the targets to corrald's shutdown (it ends them on SIGTERM).
         return per, rnd, launch_s
 
     def tls_rows(self):
-        handshakes, tls_echo, plain = NOT_BUILT, NOT_BUILT, fig(self.echo[("corral", 64)], "rps")
+        handshakes, tls_echo = NOT_BUILT, NOT_BUILT
         if self.corral is not None and shutil.which("openssl") and self.corral_has_tls():
             try:
                 handshakes, tls_echo = self.tls_measure()
             except Exception as e:  # noqa: BLE001
                 handshakes = tls_echo = "error: %s" % str(e)[:80]
-        self.add(7, "TLS server.echo c=64 req/s", tls_echo, "corral plain HTTP", plain, "req/s")
+        self.add(7, "TLS server.echo c=64 req/s", tls_echo, "corral plain HTTP",
+                 getattr(self, "plain_ka", None), "req/s", note="second corrald with --tls-cert")
         self.add(7, "TLS handshakes/s (Connection: close) c=16", handshakes, "corral plain HTTP",
                  getattr(self, "plain_close", None), "/s",
                  note="plain: the same loop, a new HTTP connection per call")
@@ -887,11 +933,11 @@ http {
                 raise RuntimeError(err)
             body = call_body("server.echo", ECHO_VALUE)
             self.log("row 7: TLS")
-            r = self.wrk(tgt, 64, self.D, body=body)
-            h = self.wrk(tgt, 16, self.D, body=body, close=True)
-            pc = self.wrk(self.corral, 16, self.D, body=body, close=True)
-            self.plain_close = pc["rps"]
-            return h["rps"], r["rps"]
+            ka = self.rounds([("tls", tgt, body), ("plain", self.corral, body)], 64)
+            cl = self.rounds([("tls", tgt, {"body": body, "close": True}),
+                              ("plain", self.corral, {"body": body, "close": True})], 16)
+            self.plain_ka, self.plain_close = fig(ka["plain"], "rps"), fig(cl["plain"], "rps")
+            return fig(cl["tls"], "rps"), fig(ka["tls"], "rps")
         finally:
             srv.stop()
 

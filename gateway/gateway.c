@@ -438,6 +438,7 @@ static void expire_calls(gw_t *g) {
 
 static void *gw_run(void *arg) {
     gw_t *g = arg;
+    pthread_setname_np(pthread_self(), "gateway");
     struct epoll_event events[GW_EVENTS];
     int64_t next_sweep = corral_mono_ms() + GW_TICK_MS;
     while (!atomic_load(&g->stop)) {
