@@ -128,6 +128,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "corrald: %s\n", err);
         goto out;
     }
+    /* With --listen HOST:0 the port is known only now; analyses are told
+       it (CORRAL_URL), so the config carries the bound one from here on. */
+    cfg.listen_port = corral_gateway_port(gateway);
     if (corral_broker_start(broker) < 0 || corral_reaper_start(zctx, &cfg) < 0 ||
         !(sup = corral_supervisor_new(zctx, &cfg)) || corral_supervisor_start(sup) < 0 ||
         corral_gateway_start(gateway) < 0) {
