@@ -3,6 +3,7 @@
 #ifndef CORRAL_ANALYSIS_HOST_H
 #define CORRAL_ANALYSIS_HOST_H
 
+#include <errno.h>
 #include <signal.h>
 #include "actors/results.h"
 #include "corral/actor.h"
@@ -19,7 +20,7 @@ typedef struct host {
     uid_t uid;
     gid_t gid;
     bool has_stdin;
-    int heartbeat_ms, sndhwm;
+    int heartbeat_ms, sndhwm, max_wait_ms;
     size_t output_buffer, input_buffer;
 
     int fd_in, fd_out, fd_err, fd_res, pidfd;   /* -1 once closed */
@@ -41,6 +42,16 @@ typedef struct host {
     int64_t drain_until, next_hb, next_state, last_sync, term_kill_at;
     bool state_dirty;
 } host_t;
+
+/* Signal the program's process group. Never with pid <= 1: kill(-0) would
+   signal the host's own group, which is the server's. */
+static inline int host_group_kill(const host_t *h, int sig) {
+    if (h->info.pid <= 1) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(-h->info.pid, sig);
+}
 
 /* Handle one message from the broker (a request, or sup's release). */
 void host_handle(host_t *h, corral_msg_t **msg);

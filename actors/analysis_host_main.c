@@ -86,6 +86,7 @@ static int read_launch(host_t *h, int fd) {
         h->output_buffer = (size_t)get_int(o, "outputBuffer");
         h->input_buffer = (size_t)get_int(o, "inputBuffer");
         h->sndhwm = (int)get_int(o, "sndhwm");
+        h->max_wait_ms = (int)get_int(o, "maxWaitMs");
         corral_log_set_level((int)get_int(o, "logLevel"));
         h->info.started_ms = get_int(o, "startedAt");
         rc = h->info.id[0] && h->secret[0] && h->run_dir[0] && h->argv && h->argv[0] ? 0 : -1;
@@ -335,14 +336,17 @@ static long next_timeout(host_t *h, int64_t now) {
     return t > now ? (long)(t - now) : 0;
 }
 
+static void heartbeat(host_t *h, int64_t now) {
+    if (now < h->next_hb) return;
+    msgpack_packer *pk = corral_actor_send_begin(h->actor, CORRAL_K_CONTROL, "broker", "heartbeat");
+    msgpack_pack_array(pk, 0);
+    corral_actor_send_end(h->actor);
+    h->next_hb = now + h->heartbeat_ms;
+}
+
 static void timers(host_t *h) {
     int64_t now = corral_mono_ms();
-    if (now >= h->next_hb) {
-        msgpack_packer *pk = corral_actor_send_begin(h->actor, CORRAL_K_CONTROL, "broker", "heartbeat");
-        msgpack_pack_array(pk, 0);
-        corral_actor_send_end(h->actor);
-        h->next_hb = now + h->heartbeat_ms;
-    }
+    heartbeat(h, now);
     if (corral_results_dirty(h->res) && now >= h->last_sync + CORRAL_RESULTS_SYNC_MS) {
         corral_results_sync(h->res);
         h->last_sync = now;
@@ -350,11 +354,11 @@ static void timers(host_t *h) {
     if (g_term && !h->term_kill_at && !h->reaped) {
         /* The server is ending its analyses: TERM the group, KILL it later. */
         h->api_signalled = true;
-        kill(-h->info.pid, SIGTERM);
-        kill(-h->info.pid, SIGCONT);
+        host_group_kill(h, SIGTERM);
+        host_group_kill(h, SIGCONT);
         h->term_kill_at = now + CORRAL_ANALYSIS_TERM_MS;
     }
-    if (h->term_kill_at && now >= h->term_kill_at && !h->reaped) kill(-h->info.pid, SIGKILL);
+    if (h->term_kill_at && now >= h->term_kill_at && !h->reaped) host_group_kill(h, SIGKILL);
     if (!h->reaped) host_reap(h, 0);
     if (h->state_dirty && now >= h->next_state) host_send_state(h);
     host_waits_tick(h);
@@ -402,11 +406,13 @@ static void serve_until_quiet(host_t *h, int64_t until, bool quiet) {
     for (;;) {
         int64_t now = corral_mono_ms();
         if (now >= until || (!quiet && h->released)) return;
+        heartbeat(h, now); /* finishing must not look like silence to the broker */
         zmq_pollitem_t it = {corral_actor_socket(h->actor), 0, ZMQ_POLLIN, 0};
         long tmo = quiet ? CORRAL_ANALYSIS_LINGER_MS : (long)(until - now);
+        if (tmo > h->next_hb - now) tmo = (long)(h->next_hb - now);
         int rc = zmq_poll(&it, 1, tmo);
         if (rc < 0 && errno == ETERM) return;
-        if (rc == 0 && quiet) return;
+        if (rc == 0 && quiet && corral_mono_ms() - now >= CORRAL_ANALYSIS_LINGER_MS) return;
         corral_msg_t *m = corral_actor_recv(h->actor, ZMQ_DONTWAIT);
         if (m) host_handle(h, &m);
     }
@@ -419,7 +425,7 @@ static void finish(host_t *h) {
     close_fd(&h->fd_out);
     close_fd(&h->fd_err);
     close_fd(&h->fd_res);
-    if (h->info.pid > 0) kill(-h->info.pid, SIGKILL); /* strays left in its group */
+    if (h->info.pid > 0) host_group_kill(h, SIGKILL); /* strays left in its group */
     if (h->res) corral_results_sync(h->res);
     h->info.results = h->res ? corral_results_count(h->res) : 0;
     for (int s = 0; s < 2; s++) {
@@ -481,6 +487,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s --launch-fd N (started by corrald only)\n", argv[0]);
         return 2;
     }
+    /* corrald blocks SIGTERM, SIGINT and SIGCHLD in every thread, and exec
+       keeps the mask: unblock, or the server's SIGTERM at shutdown would
+       never reach this host. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_term};
     sigaction(SIGTERM, &sa, NULL);
@@ -506,7 +518,7 @@ int main(int argc, char **argv) {
     memset(h->secret, 0, sizeof h->secret);
     if (!h->actor) {
         LOG_ERROR("analysis", "%s: cannot connect to %s: %s", h->info.id, h->endpoint, strerror(errno));
-        if (h->info.pid > 0) kill(-h->info.pid, SIGKILL);
+        if (h->info.pid > 0) host_group_kill(h, SIGKILL);
         h->reaped = h->reaped || h->info.pid <= 0;
         while (!h->reaped) host_reap(h, 100);
         /* The supervisor learns of it from the reaper and marks it failed. */
@@ -520,8 +532,9 @@ int main(int argc, char **argv) {
     h->last_sync = corral_mono_ms();
     host_send_state(h);
     if (ok == 0) run(h);
+    if (h->info.pid <= 0) h->reaped = true; /* never started: nothing to signal (kill(-0) is our own group) */
     if (!h->reaped) { /* context ended under us: do not leave the program behind */
-        kill(-h->info.pid, SIGKILL);
+        host_group_kill(h, SIGKILL);
         while (!host_reap(h, 100)) {}
     }
     finish(h);

@@ -71,7 +71,7 @@ static void do_signal(host_t *h, corral_msg_t *m, const char *verb, int sig) {
                            corral_astate_name(h->info.state));
         return;
     }
-    if (kill(-h->info.pid, sig) < 0) {
+    if (host_group_kill(h, sig) < 0) {
         corral_actor_fault(h->actor, m, CORRAL_F_OS, "analysis %s: %s: kill(-%d, %d): %s", id, verb,
                            h->info.pid, sig, strerror(errno));
         return;
@@ -80,7 +80,7 @@ static void do_signal(host_t *h, corral_msg_t *m, const char *verb, int sig) {
     if (sig == SIGSTOP) h->info.state = CORRAL_A_PAUSED;
     if (sig == SIGCONT && h->info.state == CORRAL_A_PAUSED) h->info.state = CORRAL_A_RUNNING;
     if (sig == SIGKILL) {
-        kill(-h->info.pid, SIGCONT);
+        host_group_kill(h, SIGCONT);
         /* SIGKILL is not caught: reaping is a matter of milliseconds, and
            the answer should say killed. */
         for (int i = 0; i < 20 && !host_reap(h, 100); i++) {}
@@ -198,6 +198,8 @@ static void do_wait(host_t *h, corral_msg_t **pm) {
         corral_actor_fault(h->actor, m, CORRAL_F_PARAMS, "analysis.wait(id, timeoutMs): timeoutMs is an int >= 0");
         return;
     }
+    /* The gateway caps a wait's deadline at max_wait_ms (plus slack). */
+    if (h->max_wait_ms > 0 && tmo > h->max_wait_ms) tmo = h->max_wait_ms;
     if (!live(h) || tmo == 0) {
         reply_info(h, m);
         return;

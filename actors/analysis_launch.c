@@ -4,8 +4,6 @@
    between fork and exec the child makes only async-signal-safe calls. */
 #include "actors/analysis_sup.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -163,41 +161,6 @@ static void pack_kv_fmt(msgpack_packer *pk, const char *fmt, const char *a, cons
     corral_pack_cstr(pk, tmp);
 }
 
-/* The gateway's port. cfg->listen_port, unless it is 0 ("pick a free
-   one") and corrald did not write the bound port back: then the port of a
-   TCP socket of this process listening on listen_host's IPv4 address, from
-   /proc/net/tcp. Cached after the first answer. */
-static int gateway_port(const corral_config_t *cfg) {
-    static int cached;
-    if (cfg->listen_port) return cfg->listen_port;
-    if (cached) return cached;
-    struct in_addr want;
-    const char *h = cfg->listen_host;
-    if (inet_pton(AF_INET, !strcmp(h, "localhost") ? "127.0.0.1" : h, &want) != 1) return 0;
-    FILE *f = fopen("/proc/net/tcp", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned addr, port, st;
-        unsigned long inode;
-        if (sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X %*8X:%*8X %*2X:%*8X %*8X %*u %*d %lu", &addr, &port, &st,
-                   &inode) != 4 || st != 0x0A || addr != want.s_addr)
-            continue;
-        char want_link[64], link[64], path[64];
-        snprintf(want_link, sizeof want_link, "socket:[%lu]", inode);
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            snprintf(path, sizeof path, "/proc/self/fd/%.32s", de->d_name);
-            ssize_t n = readlink(path, link, sizeof link - 1);
-            if (n > 0 && (link[n] = '\0', !strcmp(link, want_link))) cached = (int)port;
-        }
-        if (d) closedir(d);
-        if (cached) break;
-    }
-    if (f) fclose(f);
-    return cached;
-}
-
 /* The program's environment and argv, packed into the launch description. */
 static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aentry_t *e, const char *token,
                           const char *work, msgpack_packer *pk) {
@@ -208,7 +171,7 @@ static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aent
     bool any = !h[0] || !strcmp(h, "0.0.0.0") || !strcmp(h, "::");
     snprintf(url, sizeof url, "%s://%s%s%s:%d/RPC2", cfg->tls_cert[0] ? "https" : "http",
              strchr(any ? "" : h, ':') ? "[" : "", any ? "127.0.0.1" : h, strchr(any ? "" : h, ':') ? "]" : "",
-             gateway_port(cfg));
+             cfg->listen_port); /* corrald writes the bound port back for --listen HOST:0 */
     int nenv = 8 + d->nparams + (l->target[0] ? 1 : 0);
     corral_pack_cstr(pk, "env");
     msgpack_pack_array(pk, (size_t)nenv);
@@ -402,7 +365,7 @@ static void send_expect(corral_analyses_t *self, const char *id, const char *ide
 static void pack_desc(corral_analyses_t *self, const launch_t *l, const aentry_t *e, const char *work,
                       const char *identity, const char *secret, const char *token, msgpack_packer *pk) {
     const corral_config_t *cfg = self->cfg;
-    msgpack_pack_map(pk, 25);
+    msgpack_pack_map(pk, 26);
     corral_pack_kv_cstr(pk, "id", e->info.id);
     corral_pack_kv_cstr(pk, "address", e->info.id);
     corral_pack_kv_cstr(pk, "identity", identity);
@@ -427,6 +390,7 @@ static void pack_desc(corral_analyses_t *self, const launch_t *l, const aentry_t
     corral_pack_kv_int(pk, "inputBuffer", (int64_t)cfg->input_buffer);
     corral_pack_kv_int(pk, "sndhwm", cfg->sndhwm);
     corral_pack_kv_int(pk, "logLevel", cfg->log_level);
+    corral_pack_kv_int(pk, "maxWaitMs", cfg->max_wait_ms);
     corral_pack_kv_int(pk, "startedAt", e->info.started_ms);
 }
 

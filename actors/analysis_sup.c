@@ -112,7 +112,7 @@ static void host_dead(corral_analyses_t *self, aentry_t *e, const char *why) {
         e->info = disk; /* it finished; only the goodbye was lost */
     } else {
         corral_ainfo_clear(&disk);
-        if (e->info.pid > 0) kill(-e->info.pid, SIGKILL); /* PDEATHSIG did it already, normally */
+        if (e->info.pid > 1) kill(-e->info.pid, SIGKILL); /* PDEATHSIG did it already, normally */
         e->info.state = CORRAL_A_FAILED;
         e->info.ended_ms = corral_now_ms();
         snprintf(e->info.error, sizeof e->info.error, "analysis host %d %s", e->info.host_pid, why);
@@ -167,7 +167,7 @@ static void on_gone(corral_analyses_t *self, const corral_msg_t *m) {
     char reason[160];
     snprintf(reason, sizeof reason, "is gone (%s)", why);
     /* A host that is silent but alive must not go on writing the run. */
-    if (e->host_pid > 0) kill(e->host_pid, SIGKILL);
+    if (e->host_pid > 1) kill(e->host_pid, SIGKILL);
     host_dead(self, e, reason);
 }
 
@@ -466,7 +466,7 @@ static void end_all(corral_analyses_t *self) {
     for (size_t i = 0; i < self->n; i++) {
         aentry_t *e = self->list[i];
         if (!e->live) continue;
-        if (e->host_pid > 0) kill(e->host_pid, SIGKILL);
+        if (e->host_pid > 1) kill(e->host_pid, SIGKILL);
         host_dead(self, e, "did not end in time at shutdown");
     }
 }

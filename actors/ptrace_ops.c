@@ -18,6 +18,11 @@
 #include <grp.h>
 
 /* Stages the child reports through the exec-error pipe. */
+#ifdef CORRAL_LAUNCH_TIMING
+__thread long long pt_ts[24];
+__thread const char *pt_tsn[24];
+__thread int pt_nts;
+#endif
 enum { ST_FD, ST_CHDIR, ST_RLIMIT, ST_GROUPS, ST_GID, ST_UID, ST_EXEC };
 
 int pt_resolve_path(const char *name, const char *pathlist, char *out, size_t cap) {
@@ -165,7 +170,9 @@ int pt_launch(const pt_launch_t *l, const char *owner, pt_child_t *c, char *err,
         close_all(all, 10);
         return -1;
     }
+    PT_TS("pipes");
     pid_t pid = fork();
+    if (pid) PT_TS("fork");
     if (pid == 0) child_run(l, in[0], out[1], er[1], ex[1], go[0]);
     int child_ends[5] = {in[0], out[1], er[1], ex[1], go[0]};
     close_all(child_ends, 5);
@@ -186,8 +193,10 @@ int pt_launch(const pt_launch_t *l, const char *owner, pt_child_t *c, char *err,
         kill(pid, SIGKILL);
         rc = -1;
     }
+    PT_TS("seize+go");
     close(go[1]);
     if (rc == 0) rc = read_verdict(l, ex[0], err, errlen);
+    PT_TS("verdict");
     close(ex[0]);
     if (rc != 0) {
         int ours[3] = {in[1], out[0], er[0]};

@@ -245,19 +245,21 @@ static void loop(target_t *t) {
     while (!t->quit) {
         zmq_pollitem_t it[5] = {{corral_actor_socket(t->actor), 0, ZMQ_POLLIN, 0},
                                 {NULL, corral_reaper_box_fd(t->box), ZMQ_POLLIN, 0}};
-        int n = 2;
-        if (t->out.fd >= 0) it[n++] = (zmq_pollitem_t){NULL, t->out.fd, ZMQ_POLLIN, 0};
-        if (t->err.fd >= 0) it[n++] = (zmq_pollitem_t){NULL, t->err.fd, ZMQ_POLLIN, 0};
-        if (t->in_fd >= 0 && t->inbuf.len > 0) it[n++] = (zmq_pollitem_t){NULL, t->in_fd, ZMQ_POLLOUT, 0};
+        int n = 2, iout = -1, ierr = -1, iin = -1;
+        if (t->out.fd >= 0) it[iout = n++] = (zmq_pollitem_t){NULL, t->out.fd, ZMQ_POLLIN, 0};
+        if (t->err.fd >= 0) it[ierr = n++] = (zmq_pollitem_t){NULL, t->err.fd, ZMQ_POLLIN, 0};
+        if (t->in_fd >= 0 && t->inbuf.len > 0) it[iin = n++] = (zmq_pollitem_t){NULL, t->in_fd, ZMQ_POLLOUT, 0};
         if (zmq_poll(it, n, next_due(t)) < 0) {
             if (errno == ETERM) return;
             if (errno != EINTR) LOG_ERROR("target", "%s: zmq_poll: %s", t->address, strerror(errno));
             continue;
         }
         drain_statuses(t);
-        if (t->out.fd >= 0) tgt_io_read(t, &t->out);
-        if (t->err.fd >= 0) tgt_io_read(t, &t->err);
-        if (t->in_fd >= 0 && t->inbuf.len > 0) tgt_io_flush(t);
+        /* Only what poll named: a call to target.info should cost no reads
+           of the program's pipes. */
+        if (iout >= 0 && it[iout].revents && t->out.fd >= 0) tgt_io_read(t, &t->out);
+        if (ierr >= 0 && it[ierr].revents && t->err.fd >= 0) tgt_io_read(t, &t->err);
+        if (iin >= 0 && it[iin].revents && t->in_fd >= 0 && t->inbuf.len > 0) tgt_io_flush(t);
         for (int i = 0; i < 64 && !t->quit; i++) {
             corral_msg_t *msg = corral_actor_recv(t->actor, ZMQ_DONTWAIT);
             if (!msg) {
@@ -273,6 +275,9 @@ static void loop(target_t *t) {
 }
 
 typedef struct spawn_arg {
+#ifdef CORRAL_LAUNCH_TIMING
+    long long t0;
+#endif
     void *zctx;
     const corral_config_t *cfg;
     char address[CORRAL_ADDR_MAX];
@@ -313,6 +318,7 @@ static int start(target_t *t, corral_msg_t *msg) {
 
 static void *target_main(void *argp) {
     spawn_arg_t *a = argp;
+    PT_TS("thread");
     char name[16]; /* the kernel keeps 15 bytes: "t12@node" shows in top -H */
     snprintf(name, sizeof name, "%.15s", a->address);
     pthread_setname_np(pthread_self(), name);
@@ -343,7 +349,12 @@ static void *target_main(void *argp) {
         target_free(t);
         goto oom;
     }
+    PT_TS("actor");
     if (start(t, msg) == 0) {
+#ifdef CORRAL_LAUNCH_TIMING
+        PT_TS("replied");
+        pt_ts_dump(a->t0);
+#endif
         corral_msg_destroy(&msg);
         loop(t);
         if (t->state == TS_RUNNING || t->state == TS_STOPPED) tgt_kill_and_reap(t);
@@ -383,6 +394,9 @@ int corral_target_spawn(void *zctx, const corral_config_t *cfg, const char *addr
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1u << 20);
     pthread_t th;
+#ifdef CORRAL_LAUNCH_TIMING
+    { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); a->t0 = ts.tv_sec * 1000000000LL + ts.tv_nsec; }
+#endif
     atomic_fetch_add(&live_threads, 1);
     int rc = pthread_create(&th, &attr, target_main, a);
     pthread_attr_destroy(&attr);

@@ -230,6 +230,7 @@ int tgt_launch(target_t *t, corral_msg_t *msg, corral_fault_t *f) {
     pt_child_t c;
     char err[512];
     int rc = -1;
+    PT_TS("spec");
     if (stop < 0) goto out;
     if (pt_launch(l, t->address, &c, err, sizeof err) != 0) {
         corral_fault_set(f, CORRAL_F_LAUNCH, "%s", err);
@@ -242,6 +243,7 @@ int tgt_launch(target_t *t, corral_msg_t *msg, corral_fault_t *f) {
         kill(t->pid, SIGKILL);
         goto out;
     }
+    PT_TS("execstop");
     snprintf(t->exe, sizeof t->exe, "%s", l->path);
     if (!t->name[0]) {
         const char *slash = strrchr(argv.v[0], '/');

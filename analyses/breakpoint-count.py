@@ -4,7 +4,8 @@
 Sets a breakpoint on CORRAL_PARAM_SYMBOL in CORRAL_PARAM_TARGET through the
 server's XML-RPC API (CORRAL_URL, with the analysis id as user name and
 CORRAL_TOKEN as password), counts hits for CORRAL_PARAM_DURATION seconds,
-then reports {hits, symbol, target, address} with analysis.report."""
+then reports {hits, symbol, target, address (a "0x..." string)} with
+analysis.report."""
 import os
 import sys
 import time
@@ -50,8 +51,10 @@ def main():
         srv.target.removeBreakpoint(target, bp["bp"])
         if info["state"] == "stopped":
             srv.target.resume(target)
+    # Python's xmlrpc.client cannot send ints past 2**31: addresses travel
+    # as "0x..." strings (API.md, Values).
     seq = srv.analysis.report(me, {"hits": hits, "symbol": symbol, "target": target,
-                                   "address": bp["address"]})
+                                   "address": "%#x" % bp["address"]})
     print("reported hits=%d as result %d" % (hits, seq), flush=True)
     return 0
 

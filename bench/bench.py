@@ -147,6 +147,16 @@ def cpu_seconds(pid):
     return total / tick
 
 
+def cpu_busy_seconds(cpu):
+    """Busy time of one CPU from /proc/stat (everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%d " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -226,6 +236,7 @@ class Bench:
     def __init__(self, a):
         self.a = a
         self.rows = []          # the table, one comparison a line
+        self.others = []        # % of the server core used by others, per load run
         self.raw = {}           # every figure measured, by key
         self.out = a.out
         self.tmp = tempfile.mkdtemp(prefix="corral-bench-")
@@ -287,10 +298,14 @@ class Bench:
                "-d%ds" % max(1, round(secs)), "--latency", "--timeout", "5s",
                "-s", os.path.join(HERE, "echo.lua"), tgt.server.url()]
         pid = server_pid or tgt.server.pid
-        c0, t0 = cpu_seconds(pid), time.time()
+        b0, c0, t0 = cpu_busy_seconds(self.a.server_cpu), cpu_seconds(pid), time.time()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True,
                              timeout=secs + 30).stdout
-        c1, t1 = cpu_seconds(pid), time.time()
+        c1, t1, b1 = cpu_seconds(pid), time.time(), cpu_busy_seconds(self.a.server_cpu)
+        # what the server's core did for anything but this server: other
+        # programs on a shared machine (the server is pinned, so all of its
+        # time is on that core)
+        self.others.append(max(0.0, (b1 - b0) - (c1 - c0)) / (t1 - t0) * 100)
         r = {"rps": None, "p50": None, "p99": None, "errors": 0, "requests": 0}
         m = re.search(r"Requests/sec:\s+([\d.]+)", out)
         if m:
@@ -681,7 +696,7 @@ http {
                 an = "error: %s" % str(e)[:80]
         self.add(5, "analyses launch->ended /s, sequential", an, "posix_spawn+waitpid",
                  sfl("spawn", 0), "/s",
-                 note=an_note or "same fixture as the analysis program; remove untimed")
+                 note=an_note)
 
     def launch_loop(self):
         p = self.corral.proxy()
@@ -706,38 +721,48 @@ http {
         return statistics.median(lats) * 1e6, len(lats) / sum(lats)
 
     def analysis_loop(self):
-        """launch -> ended -> remove, sequentially. analysis.wait is how a
-        client learns of the end; where it faults 4 (timed out although the
-        analysis had ended), we poll analysis.info instead and say so."""
+        """launch -> ended -> remove, sequentially. The end is seen by polling
+        analysis.info every millisecond (adds up to 1 ms a cycle), not by
+        analysis.wait: one wait that does not answer would eat the whole
+        budget. analysis.wait is then probed on an ended analysis."""
         p = self.corral.proxy()
-        n, busy, hung = 0, 0.0, 0
+        ended = ("exited", "killed", "failed")
+        n, busy, last = 0, 0.0, None
         t_end = time.time() + self.D
         while time.time() < t_end and n < 2000:
             t0 = time.perf_counter()
             info = p.analysis.launch("bench-fixture", {"mode": "exit"})
-            ended = ("exited", "killed", "failed")
+            deadline = time.time() + 10
             try:
-                for _ in range(5):
-                    info = p.analysis.wait(info["id"], 2000)
-                    if info.get("state") in ended:
-                        break
-            except xmlrpc.client.Fault as f:
-                if f.faultCode != 4:
-                    raise
-                hung += 1
-                deadline = time.time() + 5
                 while info.get("state") not in ended and time.time() < deadline:
-                    info = p.analysis.info(info["id"])
                     time.sleep(0.001)
+                    info = p.analysis.info(info["id"])
+            except xmlrpc.client.Fault as f:
+                # an analysis that never answers costs a whole deadline; one
+                # is enough to report, and the cycles before it still count
+                if f.faultCode != 4 or not n:
+                    raise
+                return n / busy, ("analysis #%d never answered analysis.info (fault 4 after "
+                                  "%.0fs: a corral bug); figure from the %d before it"
+                                  % (n + 1, time.perf_counter() - t0, n))
             busy += time.perf_counter() - t0
             if info.get("state") != "exited":
-                raise RuntimeError("analysis %s ended %s" % (info["id"], info.get("state")))
-            p.analysis.remove(info["id"])
+                raise RuntimeError("analysis %s is %s" % (info["id"], info.get("state")))
+            if last:
+                p.analysis.remove(last)
+            last = info["id"]
             n += 1
-        note = ""
-        if hung:
-            note = ("analysis.wait faulted 4 on %d of %d ended analyses (a corral bug; "
-                    "the figure includes those waits)" % (hung, n))
+        note = "same fixture as program; end seen by polling analysis.info each ms"
+        if last:
+            t0 = time.perf_counter()
+            try:
+                p.analysis.wait(last, 1000)
+                note += "; analysis.wait on an ended one answers in %s" % us(
+                    (time.perf_counter() - t0) * 1e6)
+            except xmlrpc.client.Fault as f:
+                note += ("; analysis.wait on an ended analysis faulted %d after %.1fs "
+                         "(a corral bug)" % (f.faultCode, time.perf_counter() - t0))
+            p.analysis.remove(last)
         return n / busy, note
 
     def row6_readmemory(self):
@@ -792,13 +817,13 @@ http {
         """Idle RSS, 5,000 idle keep-alive connections, 1,000 live targets, TLS."""
         nconn = 1000 if self.a.quick else 5000
         ntarg = 200 if self.a.quick else 1000
-        rss = {}
-        for n in ("corral", "nginx"):
-            tgt = self.corral if n == "corral" else self.servers.get(n)
-            rss[n] = rss_kib(tgt.server.pid) / 1024 if tgt else (NOT_BUILT if n == "corral" else "peer missing")
-        self.add(7, "server RSS now, MiB", rss["corral"], "nginx", rss["nginx"], "MiB",
-                 better="lower", goal=("<=", 20.0), goal_on="value",
-                 note="after the rows above; idle at start: corral %s MiB" % fmt(self.corral_idle_rss))
+        now = {n: rss_kib(t.server.pid) / 1024 for n, t in
+               (("corral", self.corral), ("nginx", self.servers.get("nginx"))) if t}
+        self.add(7, "idle server RSS at start, MiB", self.idle_rss.get("corral", NOT_BUILT),
+                 "nginx", self.idle_rss.get("nginx", "peer missing"), "MiB", better="lower",
+                 goal=("<=", 20.0), goal_on="value",
+                 note="after the rows above: corral %s, nginx %s MiB"
+                 % (fmt(now.get("corral", NOT_BUILT)), fmt(now.get("nginx", ""))))
         per = {}
         for n in ("corral", "nginx"):
             tgt = self.corral if n == "corral" else self.servers.get(n)
@@ -822,7 +847,8 @@ http {
                  better="lower", goal=("<=", 256.0), goal_on="value",
                  note="corrald RSS growth / targets (stopped at entry)")
         self.add(7, "targets launched/s, 4 clients at once", launch_s, "posix_spawn+waitpid",
-                 self.raw.get("spawn_floor", {}).get("spawn", ("peer missing",))[0], "/s")
+                 self.raw.get("spawn_floor", {}).get("spawn", ("peer missing",))[0], "/s",
+                 note=getattr(self, "launch_drift", ""))
         self.add(7, "target.info to random of %d, c=64 req/s" % ntarg, rnd,
                  "target.info one target", fig(getattr(self, "tinfo_one", NOT_BUILT), "rps"),
                  "req/s", note="interleaved rounds, with the %d targets alive" % ntarg)
@@ -870,7 +896,7 @@ http {
         pid = self.corral.server.pid
         time.sleep(0.3)
         before = rss_kib(pid)
-        ids, errs, lock = [], [], threading.Lock()
+        ids, errs, stamps, lock = [], [], [], threading.Lock()
         spec = {"argv": [self.fixture], "stopAtEntry": True, "stdin": "null"}
         deadline = time.time() + max(60, self.D * 12)
 
@@ -884,6 +910,7 @@ http {
                     tid = p.target.launch(spec)["id"]
                     with lock:
                         ids.append(tid)
+                        stamps.append(time.perf_counter())
                 except Exception as e:  # noqa: BLE001
                     with lock:
                         errs.append(str(e)[:80])
@@ -895,6 +922,11 @@ http {
         for t in th:
             t.join(timeout=max(70, self.D * 13))
         launch_s = len(ids) / (time.perf_counter() - t0)
+        k = max(1, len(stamps) // 10)
+        if len(stamps) > 2 * k:
+            self.launch_drift = "first %d at %s/s, last %d at %s/s" % (
+                k, fmt(k / (stamps[k - 1] - t0)), k,
+                fmt(k / (stamps[-1] - stamps[-k - 1])))
         if errs:
             self.log("target launches failed: %s" % errs[:3])
         if len(ids) < n:
@@ -970,7 +1002,9 @@ http {
         self.t0 = time.time()
         self.start_peers()
         self.start_corral()
-        self.corral_idle_rss = rss_kib(self.corral.server.pid) / 1024 if self.corral else NOT_BUILT
+        time.sleep(0.5)     # let the servers settle before reading their RSS
+        self.idle_rss = {n: rss_kib(t.server.pid) / 1024 for n, t in
+                         [("corral", self.corral)] + list(self.servers.items()) if t}
         if self.corral is not None and not self.has("server.echo"):
             self.log("corral answers but has no server.echo")
         steps = [self.row1_echo, self.row2_actors, self.row3_broker, self.row4_client,
@@ -1027,6 +1061,10 @@ http {
                    "%.2f at start, %.2f at end (>0 means something else ran too); took %.0fs"
                    % (self.R, self.round_secs, self.load0[0], os.getloadavg()[0],
                       time.time() - self.t0))
+        if self.others:
+            header += ("\nduring load runs, other programs (and softirqs) took %.0f%% of cpu %s on average "
+                       "(worst run %.0f%%)" % (statistics.mean(self.others), self.a.server_cpu,
+                                             max(self.others)))
         table = header + "\n" + "\n".join(text) + "\n"
         print(table)
         with open(os.path.join(self.out, "table.txt"), "w") as f:

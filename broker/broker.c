@@ -129,11 +129,13 @@ static void route_gone(corral_broker_t *b, route_t *r, const char *reason, bool 
     if (tell_sup) send_control(b, b->sup, "gone", r->address, reason);
 }
 
+/* A process actor whose socket is still bound (running, or adopted and
+   not yet gone) must keep sending: silence past heartbeat_dead_ms is death. */
 static void sweep(corral_broker_t *b) {
     int64_t now = corral_mono_ms();
     for (route_t *r = routes_first_process(b->routes); r; r = routes_next_process(b->routes))
-        if (r->state == ROUTE_UP && now - r->last_seen > b->cfg->heartbeat_dead_ms)
-            route_gone(b, r, "no heartbeat", true);
+        if (r->identity[0] && r->state != ROUTE_GONE && now - r->last_seen > b->cfg->heartbeat_dead_ms)
+            route_gone(b, r, "no heartbeat", r->state == ROUTE_UP);
 }
 
 static bool is_sup(corral_broker_t *b, const char *sender) { return strcmp(sender, b->sup) == 0; }
@@ -176,11 +178,14 @@ static void handle_control(corral_broker_t *b, const char *sender, route_t *from
     if (strcmp(verb, "hello") == 0) {
         control_hello(b, sender, env);
     } else if (!from) {
-        LOG_WARN("broker", "control %s from unknown peer %s: ignored", verb, sender);
+        if (strcmp(verb, "bye") == 0) LOG_DEBUG("broker", "bye from unbound peer %s", sender);
+        else LOG_WARN("broker", "control %s from unknown peer %s: ignored", verb, sender);
     } else if (strcmp(verb, "heartbeat") == 0) {
         /* last_seen is updated for every message; nothing more to do */
     } else if (strcmp(verb, "bye") == 0) {
-        if (from->process) route_gone(b, from, "left", true);
+        /* A process leaving: calls it did not answer end with fault 5; the
+           supervisor hears of it unless it already adopted the address. */
+        if (from->process) route_gone(b, from, "left", from->state == ROUTE_UP);
         else routes_remove(b->routes, from->address);
     } else if (strcmp(verb, "expect") == 0 && is_sup(b, from->address)) {
         char address[CORRAL_ADDR_MAX], identity[CORRAL_ADDR_MAX], secret[128];
@@ -191,13 +196,10 @@ static void handle_control(corral_broker_t *b, const char *sender, route_t *from
     } else if (strcmp(verb, "adopt") == 0 && is_sup(b, from->address)) {
         char address[CORRAL_ADDR_MAX];
         if (corral_value_strcpy(corral_param(env->p, 0), address, sizeof address) == 0) {
-            route_t *r = routes_by_address(b->routes, address);
-            if (!r) r = routes_put(b->routes, address, b->sup, true);
-            /* The supervisor adopts an analysis whose host has ended, perhaps
-               before its heartbeats ran out: its calls in flight end now. */
-            if (r->state == ROUTE_UP) route_gone(b, r, "its host ended", false);
-            routes_unbind_identity(b->routes, r);
-            r->state = ROUTE_ADOPTED;
+            /* New requests for it go to the supervisor from now on. A host
+               still connected may answer what it holds and say bye; a dead
+               one's calls end at its missing heartbeat (route_gone). */
+            routes_adopt(b->routes, address);
         }
     } else {
         LOG_WARN("broker", "unknown control %s from %s: ignored", verb, sender);

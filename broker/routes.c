@@ -80,6 +80,22 @@ route_t *routes_put(routes_t *self, const char *address, const char *identity, b
     return r;
 }
 
+route_t *routes_adopt(routes_t *self, const char *address) {
+    route_t *r = zhashx_lookup(self->by_address, address);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return NULL;
+        snprintf(r->address, sizeof r->address, "%s", address);
+        r->process = true;
+        r->inflight = zhashx_new();
+        zhashx_set_destructor(r->inflight, inflight_free);
+        zhashx_insert(self->by_address, address, r);
+        zlistx_add_end(self->processes, r);
+    }
+    r->state = ROUTE_ADOPTED;
+    return r;
+}
+
 void routes_unbind_identity(routes_t *self, route_t *r) {
     if (r->identity[0]) zhashx_delete(self->by_identity, r->identity);
     r->identity[0] = '\0';

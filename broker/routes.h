@@ -53,6 +53,11 @@ route_t *routes_by_identity(routes_t *self, const char *identity);
 /* Add (or revive) the route of address behind identity. */
 route_t *routes_put(routes_t *self, const char *address, const char *identity, bool process);
 
+/* Mark address adopted by the supervisor (creating its route, unbound, if
+   it has none). Its identity, if still bound, stays bound: the ending host
+   may still answer calls and say bye. */
+route_t *routes_adopt(routes_t *self, const char *address);
+
 /* Forget address entirely. */
 void routes_remove(routes_t *self, const char *address);
 

@@ -33,7 +33,16 @@ corral_analyses_t *corral_analyses_new(const corral_config_t *cfg, corral_actor_
    write state, free. Sets *self to NULL. */
 void corral_analyses_destroy(corral_analyses_t **self);
 
-/* Handle msg if it is the analyses' business: the requests analysis.catalog,
+/* Handle msg if it is the analyses' business:
+   analysis.launch is checked here (params against the descriptor: -32602
+   naming the parameter; max_analyses: fault 9), the run dir is made, the
+   token is given to the gateway (auth.add) and the host's identity and
+   secret to the broker (expect), and the host is started with fork+exec.
+   The request is then kept and answered when the host reports: with
+   AnalysisInfo in state "running" once the program has been exec'd, or
+   fault 6 naming the cause when it could not start (the failed analysis
+   stays listed).
+   Also: the requests analysis.catalog,
    analysis.launch, analysis.list, any analysis.* request addressed to an
    adopted (ended) analysis, events from analysis hosts, and the broker's
    `gone` control message. Returns true if handled (msg answered or kept:
@@ -61,7 +70,8 @@ void corral_analyses_tick(corral_analyses_t *self);
    endpoint, node, name, owner, ownerRole, runDir, workDir, program, argv
    (array), env (array of "K=V"), uid, gid, stdin (bool: runDir/stdin.bin
    feeds the program, then input is closed), target, params (map),
-   heartbeatMs, outputBuffer, inputBuffer, sndhwm, logLevel, startedAt (ms).
+   heartbeatMs, outputBuffer, inputBuffer, sndhwm, logLevel, maxWaitMs,
+   startedAt (ms).
 
    Host → sup@node events:
      analysis.state [info]   after every change of state, and at most every

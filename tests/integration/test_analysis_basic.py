@@ -2,7 +2,9 @@
 (kill, pause, resume, signal), crashes, I/O, tokens and broken descriptors,
 through the real server."""
 
+import atexit
 import os
+import shutil
 import signal
 import stat
 import tempfile
@@ -19,6 +21,7 @@ def make_analysis_dir(scripts, broken=()):
     broken is a list of (file name, text) written as they are. The dir and its
     programs are readable by the run-as user (nobody)."""
     d = tempfile.mkdtemp(prefix="corral-analyses-")
+    atexit.register(shutil.rmtree, d, True)
     os.chmod(d, 0o755)
     for name, (params, text, ext) in scripts.items():
         prog = os.path.join(d, name + ext)
@@ -72,6 +75,7 @@ TEST_ANALYSES = {
 }
 
 BROKEN = [
+    ("noexec.xml", "<analysis name='noexec' version='1'><program>no-such-program-here</program></analysis>"),
     ("bad-notxml.xml", "<analysis name='x' version='1'><program>"),
     ("bad-schema.xml", "<analysis name='y' version='1'><param name='n' type='weird'/></analysis>"),
     ("bad-entity.xml", "<!DOCTYPE a [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
@@ -117,7 +121,7 @@ class AnalysisBasic(ServerTestCase):
         for bad in ("x", "y", "z", "w"):
             self.assertNotIn(bad, names)
         err = self.server.stderr()
-        for fname, _ in BROKEN:
+        for fname, _ in BROKEN[1:]:
             self.assertRegex(err, r"descriptor .*%s:\d+: left out: " % fname)
         self.assertServing()
 
@@ -180,6 +184,13 @@ class AnalysisBasic(ServerTestCase):
         self.wait_end(a["id"])
         self.assertFault(-32602, p.analysis.results, a["id"], -1, 5)  # and from the supervisor
         self.assertFault(-32602, p.analysis.readOutput, a["id"], "stdnothing", 0, 5)
+
+    def test_program_that_cannot_start_is_fault_6_and_listed_failed(self):
+        f = self.assertFault(6, self.proxy("oper").analysis.launch, "noexec", {})
+        self.assertIn("no-such-program-here", f.faultString)
+        self.assertIn("No such file", f.faultString)
+        failed = [a for a in self.proxy("viewer").analysis.list({"name": "noexec"})]
+        self.assertEqual([a["state"] for a in failed], ["failed"])
 
     def test_unknown_names_are_fault_1(self):
         p = self.proxy("oper")

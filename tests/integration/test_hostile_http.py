@@ -135,7 +135,8 @@ class HostileHttp(ServerTestCase):
         try:
             next_drip = time.time() + 1
             deadline = t_open + (IO_TIMEOUT_MS / 1000) * 3 + 10 * SLOW
-            while len(replies) < len(socks) and time.time() < deadline:
+            while (sum(1 for r in replies.values() if r[1] is not None) < len(socks)
+                   and time.time() < deadline):
                 for key, _ in sel.select(timeout=0.2):
                     s = key.fileobj
                     try:

@@ -6,7 +6,8 @@
    Connects a DEALER with the given routing identity ("" for none) to
    ENDPOINT (e.g. ipc://STATE/ipc/broker), sends each group of frames as one
    multipart message (groups separated by "--"; each FRAME is hex, "-" is an
-   empty frame), then prints every message received within TIMEOUT_MS, one
+   empty frame, "@FILE" the raw bytes of FILE for frames too long for a
+   command line), then prints every message received within TIMEOUT_MS, one
    line each, "recv" and its frames in hex. Exit 0 when everything was sent,
    1 on a usage or socket error, 2 when the connection was refused or never
    came up (nothing could be sent within the timeout). */
@@ -23,8 +24,29 @@ static int hexval(char c) {
     return -1;
 }
 
+/* The bytes of a file, for "@FILE" frames. */
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    unsigned char *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            unsigned char *nb = realloc(b, cap *= 2);
+            if (!nb) free(b);
+            b = nb;
+        }
+    }
+    fclose(f);
+    *n = len;
+    return b;
+}
+
 /* Decode hex s into a fresh buffer; *n its length. NULL on bad hex. */
 static unsigned char *unhex(const char *s, size_t *n) {
+    if (s[0] == '@') return slurp(s + 1, n);
     size_t len = strcmp(s, "-") == 0 ? 0 : strlen(s);
     if (len % 2) return NULL;
     unsigned char *b = malloc(len / 2 + 1);
