@@ -155,6 +155,8 @@ static void value_text(const corral_dparam_t *p, const msgpack_object *v, char *
     else snprintf(buf, cap, "%.*s", (int)v->via.str.size, v->via.str.ptr);
 }
 
+#define CORRAL_CA_FILE_NAME "corral-ca.pem"
+
 static void pack_kv_fmt(msgpack_packer *pk, const char *fmt, const char *a, const char *b) {
     char tmp[8192];
     snprintf(tmp, sizeof tmp, fmt, a, b);
@@ -172,7 +174,7 @@ static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aent
     snprintf(url, sizeof url, "%s://%s%s%s:%d/RPC2", cfg->tls_cert[0] ? "https" : "http",
              strchr(any ? "" : h, ':') ? "[" : "", any ? "127.0.0.1" : h, strchr(any ? "" : h, ':') ? "]" : "",
              cfg->listen_port); /* corrald writes the bound port back for --listen HOST:0 */
-    int nenv = 8 + d->nparams + (l->target[0] ? 1 : 0);
+    int nenv = 8 + d->nparams + (l->target[0] ? 1 : 0) + (cfg->tls_cert[0] ? 1 : 0);
     corral_pack_cstr(pk, "env");
     msgpack_pack_array(pk, (size_t)nenv);
     corral_pack_cstr(pk, "PATH=/usr/local/bin:/usr/bin:/bin");
@@ -184,6 +186,7 @@ static void pack_env_argv(corral_analyses_t *self, const launch_t *l, const aent
     pack_kv_fmt(pk, "CORRAL_ANALYSIS=%s%s", e->info.id, "");
     pack_kv_fmt(pk, "CORRAL_RUN_DIR=%s%s", work, "");
     if (l->target[0]) pack_kv_fmt(pk, "CORRAL_TARGET=%s%s", l->target, "");
+    if (cfg->tls_cert[0]) pack_kv_fmt(pk, "CORRAL_CA_FILE=%s/%s", work, CORRAL_CA_FILE_NAME);
     for (int j = 0; j < d->nparams; j++) {
         size_t k = 0;
         for (const char *c = d->params[j].name; *c && k < sizeof key - 1; c++)
@@ -260,6 +263,24 @@ static int write_file(const char *path, const char *data, size_t n, uid_t uid, g
     return close(fd);
 }
 
+/* Over HTTPS the program must trust the server's CA: a copy of it (the
+   --tls-ca file, else the certificate chain) goes into its own work dir,
+   readable by the run-as user, named by CORRAL_CA_FILE. */
+static int copy_ca(const corral_config_t *cfg, const char *work, const launch_t *l, bool root, corral_fault_t *f,
+                   const char *id) {
+    const char *src = cfg->tls_ca[0] ? cfg->tls_ca : cfg->tls_cert;
+    char path[CORRAL_PATH_MAX + 32], buf[65536];
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf);
+    int e = errno;
+    if (fd >= 0) close(fd);
+    snprintf(path, sizeof path, "%s/%s", work, CORRAL_CA_FILE_NAME);
+    if (n < 0 || write_file(path, buf, (size_t)n, l->uid, l->gid, root) < 0)
+        return corral_fault_set(f, CORRAL_F_LAUNCH, "analysis %s: CA file %s: %s", id, src,
+                                strerror(n < 0 ? e : errno));
+    return 0;
+}
+
 /* STATE/runs/<id>/ (root's: results, output, info; others may only pass
    through) and its work/ (the program's own, its working directory). */
 static int make_run_dir(corral_analyses_t *self, const launch_t *l, aentry_t *e, char *work, size_t cap,
@@ -279,6 +300,7 @@ static int make_run_dir(corral_analyses_t *self, const launch_t *l, aentry_t *e,
             return corral_fault_set(f, CORRAL_F_LAUNCH, "analysis %s: support file %s: %s", id, path,
                                     strerror(errno));
     }
+    if (self->cfg->tls_cert[0] && copy_ca(self->cfg, work, l, root, f, id) < 0) return -1;
     if (l->stdin_data) {
         snprintf(path, sizeof path, "%s/stdin.bin", e->run_dir);
         if (write_file(path, l->stdin_data->via.bin.ptr, l->stdin_data->via.bin.size, 0, 0, false) < 0)

@@ -7,6 +7,7 @@ CORRAL_TOKEN as password), counts hits for CORRAL_PARAM_DURATION seconds,
 then reports {hits, symbol, target, address (a "0x..." string)} with
 analysis.report."""
 import os
+import ssl
 import sys
 import time
 import urllib.parse
@@ -17,8 +18,13 @@ def proxy():
     url = urllib.parse.urlsplit(os.environ["CORRAL_URL"])
     user = urllib.parse.quote(os.environ["CORRAL_ANALYSIS"], safe="")
     netloc = "%s:%s@%s" % (user, os.environ["CORRAL_TOKEN"], url.netloc)
+    # Over HTTPS the server hands us the CA to trust in CORRAL_CA_FILE.
+    context = None
+    if url.scheme == "https":
+        context = ssl.create_default_context(cafile=os.environ["CORRAL_CA_FILE"])
+        context.check_hostname = False  # the URL names an address, the certificate a host
     return xmlrpc.client.ServerProxy(urllib.parse.urlunsplit(url._replace(netloc=netloc)),
-                                     allow_none=True, use_builtin_types=True)
+                                     allow_none=True, use_builtin_types=True, context=context)
 
 
 def main():

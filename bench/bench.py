@@ -588,11 +588,16 @@ http {
         floor = {}
         exe = os.path.join(self.peers, "bench_floor")
         if os.path.exists(exe):
-            out = subprocess.run(["taskset", "-c", str(self.a.server_cpu), exe,
-                                  "-d", str(max(0.5, self.D / 2)), "-p", "64"],
-                                 capture_output=True, text=True, timeout=120).stdout
-            for m in re.finditer(r"floor (\S+) (\S+) trips_per_s=(\d+) us_per_trip=([\d.]+)", out):
-                floor[(m.group(1), m.group(2))] = (float(m.group(3)), float(m.group(4)))
+            # best of R runs, as corral's figures are best of R rounds
+            for _ in range(self.R):
+                out = subprocess.run(["taskset", "-c", str(self.a.server_cpu), exe,
+                                      "-d", str(max(0.5, self.round_secs / 2)), "-p", "64"],
+                                     capture_output=True, text=True, timeout=120).stdout
+                for m in re.finditer(r"floor (\S+) (\S+) trips_per_s=(\d+) us_per_trip=([\d.]+)",
+                                     out):
+                    k, v = (m.group(1), m.group(2)), (float(m.group(3)), float(m.group(4)))
+                    if k not in floor or v[0] > floor[k][0]:
+                        floor[k] = v
         self.raw["floor"] = floor
         fl = lambda mode, kind, i: floor[(mode, kind)][i] if (mode, kind) in floor else "peer missing"
         c1, n1 = self.echo[("corral", 1)], self.echo[("nginx", 1)]

@@ -81,6 +81,7 @@ static const option_t options[] = {
     {"--tls-cert", OPT_STR, F(tls_cert), 0, 0},
     {"--tls-key", OPT_STR, F(tls_key), 0, 0},
     {"--tls-client-ca", OPT_STR, F(tls_client_ca), 0, 0},
+    {"--tls-ca", OPT_STR, F(tls_ca), 0, 0},
     {"--peer-listen", OPT_UNBUILT, 0, 0, 0, 0},
     {"--join", OPT_UNBUILT, 0, 0, 0, 0},
     {"--max-body", OPT_SIZE, F(max_body), 1024, 1LL << 32},
@@ -112,7 +113,7 @@ static const option_t options[] = {
 const char *corral_config_usage(void) {
     return "usage: corrald [--listen HOST:PORT] [--node NAME] [--state-dir DIR] "
            "[--analysis-dir DIR]... [--users FILE] [--run-as USER] [--tls-cert FILE --tls-key FILE "
-           "[--tls-client-ca FILE]] [--log-level 0-3|error|warn|info|debug] "
+           "[--tls-client-ca FILE] [--tls-ca FILE]] [--log-level 0-3|error|warn|info|debug] "
            "[--max-body BYTES] [--max-header BYTES] [--max-depth N] [--io-timeout-ms MS] "
            "[--call-timeout-ms MS] [--LIMIT VALUE ...]\n"
            "       corrald user-add --users FILE NAME ROLE";

@@ -106,7 +106,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     corral_log_set_level(cfg.log_level);
-    if (make_dirs(cfg.state_dir) < 0) {
+    /* 0711: others may pass through to their own run directories (an
+       analysis runs as --run-as in STATE/runs/<id>/work) but not list or
+       read anything; secrets inside are 0600 files and a 0700 ipc dir. */
+    if (make_dirs(cfg.state_dir) < 0 || chmod(cfg.state_dir, 0711) < 0) {
         fprintf(stderr, "corrald: state directory %s: %s\n", cfg.state_dir, strerror(errno));
         return 1;
     }

@@ -25,6 +25,7 @@ typedef struct corral_config {
     int  n_analysis_dirs;
     char run_as[CORRAL_NAME_MAX];   /* "nobody" when root */
     char tls_cert[CORRAL_PATH_MAX], tls_key[CORRAL_PATH_MAX], tls_client_ca[CORRAL_PATH_MAX];
+    char tls_ca[CORRAL_PATH_MAX];   /* the CA analyses trust for CORRAL_URL ["" → tls_cert] */
     int  log_level;                 /* 0 error, 1 warn, 2 info, 3 debug [2] */
 
     /* HTTP limits (API.md §1) */

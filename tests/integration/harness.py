@@ -60,6 +60,9 @@ class Server:
 
     def __init__(self, extra_args=(), users=True, node="test", env=None):
         self.dir = tempfile.mkdtemp(prefix="corral-test-")
+        # As for a real state dir: analyses run as `nobody` and must be able
+        # to pass through to their run directory (STATE is 0711 itself).
+        os.chmod(self.dir, 0o711)
         self.state = os.path.join(self.dir, "state")
         self.tokens = {}
         args = [CORRALD, "--listen", "127.0.0.1:0", "--state-dir", self.state,

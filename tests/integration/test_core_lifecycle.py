@@ -74,7 +74,9 @@ class Lifecycle(unittest.TestCase):
                 p.stdout.close()
                 p.stderr.close()
             self.assertEqual(len(tok), 64)
-            self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o700)
+            # others may pass through to their analysis runs, never list or read
+            self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o711)
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(state, "ipc")).st_mode), 0o700)
 
     def test_user_add_prints_token_last_and_refuses_bad_input(self):
         with tempfile.TemporaryDirectory() as d:

@@ -14,7 +14,7 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import SLOW, Server
+from harness import SLOW, Server, fixture
 
 
 def openssl(*args):
@@ -66,7 +66,7 @@ class TlsCase(unittest.TestCase):
         cls.cert, cls.key = cls.pki.path("live.pem"), cls.pki.path("live.key")
         shutil.copy(cls.pki.server_cert, cls.cert)
         shutil.copy(cls.pki.server_key, cls.key)
-        args = ["--tls-cert", cls.cert, "--tls-key", cls.key, "--io-timeout-ms", "2000"]
+        args = ["--tls-cert", cls.cert, "--tls-key", cls.key, "--tls-ca", cls.pki.ca, "--io-timeout-ms", "2000"]
         if cls.mtls:
             args += ["--tls-client-ca", cls.pki.ca]
         cls.server = Server(args)
@@ -168,6 +168,24 @@ class Https(TlsCase):
         self.assertEqual(keep.getresponse().read().count(b"<string>k</string>"), 1)
         keep.close()
         self.assertIn("reloaded", self.server.stderr())
+
+
+class HttpsAnalysis(TlsCase):
+    """An analysis calls back over https, trusting the CA it is handed."""
+
+    def test_breakpoint_count_runs_over_https(self):
+        p = self.proxy("oper")
+        if "analysis.launch" not in p.system.listMethods():
+            self.skipTest("analysis.* not built")
+        t = p.target.launch({"argv": [fixture("loop")]})
+        try:
+            a = p.analysis.launch("breakpoint-count", {"target": t["id"], "symbol": "tick", "duration": 0.5})
+            info = p.analysis.wait(a["id"], 30000 * SLOW)
+            err = p.analysis.readOutput(a["id"], "stderr", 0, 10000)["data"].decode(errors="replace")
+            self.assertEqual((info["state"], info["exitCode"]), ("exited", 0), err)
+            self.assertGreater(p.analysis.results(a["id"], 0, 10)["results"][0]["data"]["hits"], 0)
+        finally:
+            p.target.kill(t["id"])
 
 
 class MutualTls(TlsCase):
