@@ -5,8 +5,7 @@
 #include <string.h>
 #include "actors/descriptor.h"
 
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "check.h"
 
 static char dir[] = "/tmp/test_descriptor_XXXXXX";
 

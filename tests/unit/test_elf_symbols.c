@@ -8,8 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "check.h"
 
 __attribute__((noinline)) int test_elf_marker_function(int x) { return x * 3; }
 

@@ -8,9 +8,7 @@
 #include "corral/unpack.h"
 #include "corral/value.h"
 
-static int failures;
-#define CHECK(cond) do { if (!(cond)) { failures++; \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#include "check.h"
 
 static void pack_all_types(msgpack_packer *pk) {
     msgpack_pack_array(pk, 11);

@@ -6,8 +6,7 @@
 #include "actors/logfmt.h"
 #include "corral/value.h"
 
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "check.h"
 
 /* Parse s; return the number of members and leave the map in *out. */
 static msgpack_sbuffer sb; /* kept: unpacked strings point into it */

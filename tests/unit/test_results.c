@@ -8,8 +8,7 @@
 #include "actors/results.h"
 #include "corral/value.h"
 
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "check.h"
 
 static char dir[] = "/tmp/test_results_XXXXXX";
 

@@ -6,15 +6,7 @@
 #include <string.h>
 #include <msgpack/timestamp.h>
 
-static int failures;
-
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            failures++;                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                         \
-    } while (0)
+#include "check.h"
 
 #define UTF8(lit) corral_utf8_valid(lit, sizeof(lit) - 1)
 

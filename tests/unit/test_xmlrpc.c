@@ -9,15 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-static int failures;
-
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            failures++;                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                         \
-    } while (0)
+#include "check.h"
 
 #define MAX_DEPTH 64
 
