@@ -8,19 +8,9 @@
 #   FUZZ_SECONDS=60 (per harness)  FUZZ_TARGETS="http xmlrpc ..."  FUZZ_JOBS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-# clang and its runtime (libFuzzer, ASan, UBSan) are needed here only, so
-# they are not in deps.sh: the normal build and test.sh use gcc.
-missing=()
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "fuzz: installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+# clang and its runtime (libFuzzer, ASan, UBSan) are needed here only: the
+# normal build and test.sh use gcc.
+scripts/deps.sh clang libclang-rt-14-dev
 
 secs=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-"http xmlrpc envelope logfmt descriptor"}
