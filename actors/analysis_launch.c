@@ -75,7 +75,8 @@ static int check_params(launch_t *l, const msgpack_object *params, corral_fault_
                                     d->params[j].name, corral_ptype_name(d->params[j].type));
         if (d->params[j].type == CORRAL_P_TARGET && !l->target[0]) {
             if (l->given[j]) corral_value_strcpy(l->given[j], l->target, sizeof l->target);
-            else if (d->params[j].has_default) snprintf(l->target, sizeof l->target, "%s", d->params[j].def);
+            else if (d->params[j].has_default) snprintf(l->target, sizeof l->target, "%.*s",
+                                                        (int)sizeof l->target - 1, d->params[j].def);
         }
     }
     return 0;

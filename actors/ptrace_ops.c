@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -18,11 +21,6 @@
 #include <grp.h>
 
 /* Stages the child reports through the exec-error pipe. */
-#ifdef CORRAL_LAUNCH_TIMING
-__thread long long pt_ts[24];
-__thread const char *pt_tsn[24];
-__thread int pt_nts;
-#endif
 enum { ST_FD, ST_CHDIR, ST_RLIMIT, ST_GROUPS, ST_GID, ST_UID, ST_EXEC };
 
 int pt_resolve_path(const char *name, const char *pathlist, char *out, size_t cap) {
@@ -42,8 +40,11 @@ int pt_resolve_path(const char *name, const char *pathlist, char *out, size_t ca
     while (*p) {
         const char *end = strchr(p, ':');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > 0 && n + strlen(name) + 2 <= cap) {
-            snprintf(out, cap, "%.*s/%s", (int)n, p, name);
+        size_t nl = strlen(name);
+        if (n > 0 && n + nl + 2 <= cap) {
+            memcpy(out, p, n);        /* "dir/name": no snprintf, whose size */
+            out[n] = '/';             /* check GCC misreads under ASan */
+            memcpy(out + n + 1, name, nl + 1);
             if (access(out, X_OK) == 0) return 0;
             if (errno == EACCES) saved = EACCES;
         }
@@ -54,8 +55,32 @@ int pt_resolve_path(const char *name, const char *pathlist, char *out, size_t ca
     return -1;
 }
 
-/* In the child: report the stage and errno to the parent, then die. Only
-   async-signal-safe calls from here on. */
+/* The child between clone and exec runs in the server's address space
+   (CLONE_VM, see pt_launch), on its own small stack, until execve gives it
+   its own. So, beyond "only async-signal-safe calls":
+   - no glibc call that keeps process-wide state: glibc's setuid() and
+     friends would broadcast to the *server's* threads (its setxid
+     machinery walks the thread list, which is shared memory here), so
+     credentials are set with raw syscalls, which act on the calling task
+     alone, and the child is a single task;
+   - errno is the launching thread's (the child inherits its TLS pointer):
+     the child reads errno only right after its own failed call and then
+     ends, and the parent, blocked in read() meanwhile, reads errno only
+     after its own failures;
+   - every signal stays blocked from before clone until the dispositions are
+     back to SIG_DFL, so no handler of the server can run on this stack;
+   - the first call of a libc function in the process binds its PLT slot
+     here, in shared memory: glibc's lazy binding is safe against
+     concurrent binding by the server's threads (linking with -z now would
+     take even that out of the child). */
+#define CHILD_STACK (64 * 1024)
+
+typedef struct child_arg {
+    const pt_launch_t *l;
+    int in, out, err, efd, gofd;   /* in: read end or -1; out, err: write ends */
+} child_arg_t;
+
+/* In the child: report the stage and errno to the parent, then die. */
 static void child_fail(int fd, int stage) {
     int rec[2] = {stage, errno};
     ssize_t w = write(fd, rec, sizeof rec);
@@ -69,15 +94,12 @@ static void child_limit(int efd, int res, long long v) {
     if (setrlimit(res, &rl) != 0) child_fail(efd, ST_RLIMIT);
 }
 
-/* The child between fork and exec. fds: in (read end or -1), out, err
-   (write ends), efd (CLOEXEC error pipe), gofd (read end of the go pipe). */
-static void child_run(const pt_launch_t *l, int in, int out, int err, int efd, int gofd) {
-    /* Own process group, so signals aimed at the server's group (a ^C on
-       its terminal) do not reach the target. */
-    setpgid(0, 0);
-    /* Move every fd we keep above 9 first so the dup2 below cannot clobber
-       one of them. */
-    int fds[5] = {in, out, err, efd, gofd};
+/* Put in/out/err on 0-2, the error pipe on 3 and the go pipe on 4, close
+   the rest. Every fd we keep moves above 9 first, so that no dup2 below
+   can clobber one of them. Returns the error pipe's fd (3). */
+static int child_fds(const child_arg_t *a) {
+    int efd = a->efd;
+    int fds[5] = {a->in, a->out, a->err, a->efd, a->gofd};
     for (int i = 0; i < 5; i++) {
         if (fds[i] < 0) continue;
         int nfd = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
@@ -92,10 +114,19 @@ static void child_run(const pt_launch_t *l, int in, int out, int err, int efd, i
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 ||
         dup3(fds[3], 3, O_CLOEXEC) < 0 || dup3(fds[4], 4, O_CLOEXEC) < 0)
         child_fail(efd, ST_FD);
-    efd = 3;
     if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) {
         for (int fd = 5; fd < 65536; fd++) close(fd);
     }
+    return 3;
+}
+
+static int child_main(void *arg) {
+    const child_arg_t *a = arg;
+    const pt_launch_t *l = a->l;
+    /* Own process group, so signals aimed at the server's group (a ^C on
+       its terminal) do not reach the target. */
+    setpgid(0, 0);
+    int efd = child_fds(a);
     /* Wait until the parent has seized us, so the tracer sees the exec. */
     char go;
     if (read(4, &go, 1) != 1) _exit(127);
@@ -105,23 +136,25 @@ static void child_run(const pt_launch_t *l, int in, int out, int err, int efd, i
     child_limit(efd, RLIMIT_AS, l->memory_bytes);
     child_limit(efd, RLIMIT_NOFILE, l->files);
     if (l->set_user) {
-        if (setgroups((size_t)l->ngroups, l->groups) != 0) child_fail(efd, ST_GROUPS);
-        if (setgid(l->gid) != 0) child_fail(efd, ST_GID);
-        if (setuid(l->uid) != 0) child_fail(efd, ST_UID);
+        if (syscall(SYS_setgroups, (size_t)l->ngroups, l->groups) != 0) child_fail(efd, ST_GROUPS);
+        if (syscall(SYS_setgid, l->gid) != 0) child_fail(efd, ST_GID);
+        if (syscall(SYS_setuid, l->uid) != 0) child_fail(efd, ST_UID);
     }
-    /* The server blocks SIGCHLD and ignores SIGPIPE; a program must start
-       with the defaults (an ignored signal stays ignored across exec). */
-    for (int s = 1; s < NSIG; s++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(s, &sa, NULL);
-    }
+    /* A program must start with default dispositions (an ignored signal,
+       like the server's SIGPIPE, stays ignored across exec) and an empty
+       mask (the server blocks SIGCHLD and the stop signals); handlers must
+       go before the mask does (see above). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(l->path, l->argv, l->envp);
     child_fail(efd, ST_EXEC);
+    return 127;
 }
 
 static const char *stage_name(int stage) {
@@ -141,12 +174,22 @@ static void close_all(int *fds, int n) {
         if (fds[i] >= 0) close(fds[i]);
 }
 
-/* Read the child's verdict: EOF means the exec happened (the pipe is
+/* Read until EOF, which comes only once the child has left the server's
+   address space: exec has switched it to its own, or exit has dropped it
+   (exit releases the mm before it closes the fds), so its stack may go. */
+static void drain_to_eof(int fd) {
+    char tmp[64];
+    ssize_t n;
+    while ((n = read(fd, tmp, sizeof tmp)) > 0 || (n < 0 && errno == EINTR)) {}
+}
+
+/* Read the child's verdict: EOF alone means the exec happened (the pipe is
    close-on-exec), a record means a stage failed. */
 static int read_verdict(const pt_launch_t *l, int fd, char *err, size_t errlen) {
     int rec[2];
     ssize_t n;
     do n = read(fd, rec, sizeof rec); while (n < 0 && errno == EINTR);
+    if (n > 0) drain_to_eof(fd);
     if (n == 0) return 0;
     if (n != (ssize_t)sizeof rec) {
         snprintf(err, errlen, "launch of %s: the child died before exec", l->path);
@@ -157,6 +200,44 @@ static int read_verdict(const pt_launch_t *l, int fd, char *err, size_t errlen) 
              strerror(rec[1]));
     errno = rec[1];
     return -1;
+}
+
+/* clone(CLONE_VM) rather than fork: fork copies the server's page tables
+   (it grows with every target thread's stack and every mapping) and makes
+   the child's exec tear the copy down again; both were most of a launch.
+   Not CLONE_VFORK: this thread must PTRACE_SEIZE the child before it execs.
+   All signals are blocked around clone so that the child starts with them
+   blocked. Returns the pid, or -1 with errno. */
+static pid_t spawn_child(child_arg_t *a, void *stack) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_main, (char *)stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return pid;
+}
+
+/* Seize the child, let it exec, read its verdict. */
+static int start_child(const pt_launch_t *l, pid_t pid, int gofd, int exfd, char *err,
+                       size_t errlen) {
+    int rc = 0;
+    if (ptrace(PTRACE_SEIZE, pid, 0L, (long)PT_OPTIONS) != 0) {
+        snprintf(err, errlen, "ptrace seize of pid %d: %s", (int)pid, strerror(errno));
+        kill(pid, SIGKILL);
+        rc = -1;
+    } else if (write(gofd, "g", 1) != 1) {
+        snprintf(err, errlen, "starting pid %d: %s", (int)pid, strerror(errno));
+        kill(pid, SIGKILL);
+        rc = -1;
+    }
+    close(gofd);
+    if (rc != 0) {
+        drain_to_eof(exfd);
+        return rc;
+    }
+    return read_verdict(l, exfd, err, errlen);
 }
 
 int pt_launch(const pt_launch_t *l, const char *owner, pt_child_t *c, char *err, size_t errlen) {
@@ -170,34 +251,24 @@ int pt_launch(const pt_launch_t *l, const char *owner, pt_child_t *c, char *err,
         close_all(all, 10);
         return -1;
     }
-    PT_TS("pipes");
-    pid_t pid = fork();
-    if (pid) PT_TS("fork");
-    if (pid == 0) child_run(l, in[0], out[1], er[1], ex[1], go[0]);
+    void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    child_arg_t a = {l, in[0], out[1], er[1], ex[1], go[0]};
+    pid_t pid = stack == MAP_FAILED ? -1 : spawn_child(&a, stack);
+    int e = errno;
     int child_ends[5] = {in[0], out[1], er[1], ex[1], go[0]};
     close_all(child_ends, 5);
     if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+        snprintf(err, errlen, "%s: %s", stack == MAP_FAILED ? "mmap" : "clone", strerror(e));
+        if (stack != MAP_FAILED) munmap(stack, CHILD_STACK);
         int ours[5] = {in[1], out[0], er[0], ex[0], go[1]};
         close_all(ours, 5);
         return -1;
     }
     corral_reaper_watch(pid, owner);
-    int rc = 0;
-    if (ptrace(PTRACE_SEIZE, pid, 0L, (long)PT_OPTIONS) != 0) {
-        snprintf(err, errlen, "ptrace seize of pid %d: %s", (int)pid, strerror(errno));
-        kill(pid, SIGKILL);
-        rc = -1;
-    } else if (write(go[1], "g", 1) != 1) {
-        snprintf(err, errlen, "starting pid %d: %s", (int)pid, strerror(errno));
-        kill(pid, SIGKILL);
-        rc = -1;
-    }
-    PT_TS("seize+go");
-    close(go[1]);
-    if (rc == 0) rc = read_verdict(l, ex[0], err, errlen);
-    PT_TS("verdict");
+    int rc = start_child(l, pid, go[1], ex[0], err, errlen);
     close(ex[0]);
+    munmap(stack, CHILD_STACK);    /* the child has left our address space */
     if (rc != 0) {
         int ours[3] = {in[1], out[0], er[0]};
         close_all(ours, 3);

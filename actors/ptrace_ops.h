@@ -15,26 +15,6 @@
 
 #define PT_GROUPS_MAX 64
 
-#ifdef CORRAL_LAUNCH_TIMING   /* TEMP perf instrumentation */
-#include <time.h>
-#include <stdio.h>
-extern __thread long long pt_ts[24];
-extern __thread const char *pt_tsn[24];
-extern __thread int pt_nts;
-static inline void pt_ts_mark(const char *n) {
-    struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (pt_nts < 24) { pt_tsn[pt_nts] = n; pt_ts[pt_nts++] = ts.tv_sec * 1000000000LL + ts.tv_nsec; }
-}
-static inline void pt_ts_dump(long long t0) {
-    fprintf(stderr, "TS");
-    for (int i = 0; i < pt_nts; i++) fprintf(stderr, " %s=%lld", pt_tsn[i], (pt_ts[i] - t0) / 1000);
-    fprintf(stderr, "\n"); pt_nts = 0;
-}
-#define PT_TS(n) pt_ts_mark(n)
-#else
-#define PT_TS(n) ((void)0)
-#endif
-
 /* Options for every tracee: no target outlives its tracer thread, and
    clones, forks and execs are reported. */
 #define PT_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | \

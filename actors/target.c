@@ -93,7 +93,18 @@ void tgt_notify(target_t *t) {
 
 void tgt_event(target_t *t, const char *type, pid_t tid, pid_t child) {
     size_t cap = (size_t)t->cfg->event_log;
-    if (!t->events && !(t->events = calloc(cap, sizeof *t->events))) return;
+    /* The log grows by doubling up to its bound: most targets log a few
+       events, and a full 1024-entry log would make ~80 KiB resident in
+       each. It wraps only once at the bound, so until then ev_head is 0
+       and a plain realloc keeps the order. */
+    if (t->ev_len == t->ev_cap && t->ev_cap < cap) {
+        size_t ncap = t->ev_cap ? t->ev_cap * 2 : 16;
+        if (ncap > cap) ncap = cap;
+        tevent_t *ne = realloc(t->events, ncap * sizeof *ne);
+        if (!ne) return;
+        t->events = ne;
+        t->ev_cap = ncap;
+    }
     if (t->ev_len == cap) {            /* the log is bounded: old events fall off */
         t->ev_head = (t->ev_head + 1) % cap;
         t->ev_len--;
@@ -275,9 +286,6 @@ static void loop(target_t *t) {
 }
 
 typedef struct spawn_arg {
-#ifdef CORRAL_LAUNCH_TIMING
-    long long t0;
-#endif
     void *zctx;
     const corral_config_t *cfg;
     char address[CORRAL_ADDR_MAX];
@@ -318,7 +326,6 @@ static int start(target_t *t, corral_msg_t *msg) {
 
 static void *target_main(void *argp) {
     spawn_arg_t *a = argp;
-    PT_TS("thread");
     char name[16]; /* the kernel keeps 15 bytes: "t12@node" shows in top -H */
     snprintf(name, sizeof name, "%.15s", a->address);
     pthread_setname_np(pthread_self(), name);
@@ -349,12 +356,7 @@ static void *target_main(void *argp) {
         target_free(t);
         goto oom;
     }
-    PT_TS("actor");
     if (start(t, msg) == 0) {
-#ifdef CORRAL_LAUNCH_TIMING
-        PT_TS("replied");
-        pt_ts_dump(a->t0);
-#endif
         corral_msg_destroy(&msg);
         loop(t);
         if (t->state == TS_RUNNING || t->state == TS_STOPPED) tgt_kill_and_reap(t);
@@ -392,11 +394,12 @@ int corral_target_spawn(void *zctx, const corral_config_t *cfg, const char *addr
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1u << 20);
+    /* The deepest frames of a target thread (NSS lookups at launch, the
+       /proc readers, libzmq) need a few tens of KiB; only touched pages
+       are resident, but a smaller mapping keeps 1,000 threads' address
+       space and page tables small. */
+    pthread_attr_setstacksize(&attr, TGT_STACK);
     pthread_t th;
-#ifdef CORRAL_LAUNCH_TIMING
-    { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); a->t0 = ts.tv_sec * 1000000000LL + ts.tv_nsec; }
-#endif
     atomic_fetch_add(&live_threads, 1);
     int rc = pthread_create(&th, &attr, target_main, a);
     pthread_attr_destroy(&attr);

@@ -19,6 +19,7 @@
 #define TGT_WP_SLOTS 4         /* x86-64 debug address registers DR0-DR3 */
 #define TGT_STOP_MS 2000       /* bound on stopping all threads / one step */
 #define TGT_KILL_MS 5000       /* bound on reaping a killed program */
+#define TGT_STACK (256u << 10) /* stack of a target thread */
 
 typedef enum { TS_RUNNING, TS_STOPPED, TS_EXITED, TS_KILLED, TS_DETACHED } tstate_t;
 
@@ -104,8 +105,8 @@ typedef struct target {
     size_t nbps;
     int next_bp;
     int pass_sig[65];    /* signals sent by target.signal, passed through */
-    tevent_t *events;    /* ring of cfg->event_log */
-    size_t ev_head, ev_len;
+    tevent_t *events;    /* ring of up to cfg->event_log, ev_cap allocated */
+    size_t ev_head, ev_len, ev_cap;
     int64_t next_seq;
     parked_t parked[TGT_MAX_PARKED];
     int nparked;

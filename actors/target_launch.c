@@ -25,6 +25,15 @@
 
 typedef struct strv { char **v; int n; } strv_t;
 
+/* What one launch resolves, on the heap for its duration: as __thread
+   statics these 20 KiB were in every thread's static TLS block, which
+   glibc clears (so makes resident) for each thread the server starts. */
+typedef struct launch_ctx {
+    pt_launch_t l;
+    char pwbuf[16384];
+    char cwd[CORRAL_PATH_MAX];
+} launch_ctx_t;
+
 static void strv_free(strv_t *s) {
     for (int i = 0; i < s->n; i++) free(s->v[i]);
     free(s->v);
@@ -186,8 +195,8 @@ static int setup_io(target_t *t, const pt_child_t *c) {
 }
 
 static int launch_spec(target_t *t, const corral_msg_t *msg, const msgpack_object *spec,
-                       strv_t *argv, strv_t *env, pt_launch_t *l, corral_fault_t *f) {
-    static __thread char pwbuf[16384];
+                       strv_t *argv, strv_t *env, launch_ctx_t *c, corral_fault_t *f) {
+    pt_launch_t *l = &c->l;
     struct passwd pw;
     bool have_pw;
     bool stop = false;
@@ -195,7 +204,7 @@ static int launch_spec(target_t *t, const corral_msg_t *msg, const msgpack_objec
     if (!spec || spec->type != MSGPACK_OBJECT_MAP)
         return corral_fault_set(f, CORRAL_F_PARAMS, "the launch spec must be a struct");
     if (parse_argv(corral_value_member(spec, "argv"), argv, f) != 0 ||
-        resolve_user(t, msg, corral_value_member(spec, "user"), l, &pw, pwbuf, sizeof pwbuf,
+        resolve_user(t, msg, corral_value_member(spec, "user"), l, &pw, c->pwbuf, sizeof c->pwbuf,
                      &have_pw, f) != 0 ||
         parse_env(corral_value_member(spec, "env"), env, have_pw ? &pw : NULL, f) != 0 ||
         parse_limits(corral_value_member(spec, "limits"), l, f) != 0)
@@ -207,11 +216,10 @@ static int launch_spec(target_t *t, const corral_msg_t *msg, const msgpack_objec
         else if (!corral_value_streq(o, "pipe"))
             return corral_fault_set(f, CORRAL_F_PARAMS, "spec.stdin must be \"pipe\" or \"null\"");
     }
-    static __thread char cwd[CORRAL_PATH_MAX];
     if ((o = corral_value_member(spec, "cwd"))) {
-        if (corral_value_strcpy(o, cwd, sizeof cwd) != 0)
+        if (corral_value_strcpy(o, c->cwd, sizeof c->cwd) != 0)
             return corral_fault_set(f, CORRAL_F_PARAMS, "spec.cwd must be a path string");
-        l->cwd = cwd;
+        l->cwd = c->cwd;
     }
     if ((o = corral_value_member(spec, "name")) && corral_value_strcpy(o, t->name, sizeof t->name) != 0)
         return corral_fault_set(f, CORRAL_F_PARAMS, "spec.name must be a short string");
@@ -224,13 +232,15 @@ static int launch_spec(target_t *t, const corral_msg_t *msg, const msgpack_objec
 
 int tgt_launch(target_t *t, corral_msg_t *msg, corral_fault_t *f) {
     strv_t argv = {0}, env = {0};
-    pt_launch_t *l = calloc(1, sizeof *l);
-    if (!l) return corral_fault_set(f, CORRAL_F_BUSY, "out of memory");
-    int stop = launch_spec(t, msg, corral_param(msg->env.p, 0), &argv, &env, l, f);
+    /* malloc, not calloc: only the pt_launch_t part needs zeroing */
+    launch_ctx_t *ctx = malloc(sizeof *ctx);
+    if (!ctx) return corral_fault_set(f, CORRAL_F_BUSY, "out of memory");
+    memset(&ctx->l, 0, sizeof ctx->l);
+    pt_launch_t *l = &ctx->l;
+    int stop = launch_spec(t, msg, corral_param(msg->env.p, 0), &argv, &env, ctx, f);
     pt_child_t c;
     char err[512];
     int rc = -1;
-    PT_TS("spec");
     if (stop < 0) goto out;
     if (pt_launch(l, t->address, &c, err, sizeof err) != 0) {
         corral_fault_set(f, CORRAL_F_LAUNCH, "%s", err);
@@ -243,7 +253,6 @@ int tgt_launch(target_t *t, corral_msg_t *msg, corral_fault_t *f) {
         kill(t->pid, SIGKILL);
         goto out;
     }
-    PT_TS("execstop");
     snprintf(t->exe, sizeof t->exe, "%s", l->path);
     if (!t->name[0]) {
         const char *slash = strrchr(argv.v[0], '/');
@@ -266,7 +275,7 @@ int tgt_launch(target_t *t, corral_msg_t *msg, corral_fault_t *f) {
 out:
     strv_free(&argv);
     strv_free(&env);
-    free(l);
+    free(ctx);
     return rc;
 }
 

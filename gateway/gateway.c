@@ -183,6 +183,22 @@ static int conn_write(gw_t *g, conn_t *c) {
     return 0;
 }
 
+/* Have the loop look at c again at the end of this turn if input waits
+   that no epoll event will announce: bytes in c->in held back by a bound,
+   or TLS records already read into OpenSSL. */
+static void conn_schedule_resume(gw_t *g, conn_t *c) {
+    if (c->resume || !(c->in.len || (c->ssl && SSL_has_pending(c->ssl)))) return;
+    if (g->nresume == g->resume_cap) {
+        size_t cap = g->resume_cap ? g->resume_cap * 2 : 64;
+        conn_t **r = realloc(g->resume, cap * sizeof *r);
+        if (!r) return; /* its next read event will parse it */
+        g->resume = r;
+        g->resume_cap = cap;
+    }
+    c->resume = true;
+    g->resume[g->nresume++] = c;
+}
+
 /* Move the done responses at the head of the queue into the output. */
 static void conn_flush(gw_t *g, conn_t *c) {
     while (c->head && c->head->done && !c->closing) {
@@ -190,7 +206,14 @@ static void conn_flush(gw_t *g, conn_t *c) {
         c->head = s->next;
         if (!c->head) c->tail = NULL;
         c->nslots--;
-        if (corral_buf_append(&c->out, s->data.data, s->data.len) < 0) c->closing = true;
+        if (c->out.len == 0) { /* the usual case: hand the response over, no copy */
+            corral_buf_t empty = c->out;
+            c->out = s->data;
+            s->data = empty;
+            c->out_off = 0;
+        } else if (corral_buf_append(&c->out, s->data.data, s->data.len) < 0) {
+            c->closing = true;
+        }
         if (s->close_after) c->closing = true;
         corral_buf_free(&s->data);
         free(s);
@@ -200,17 +223,7 @@ static void conn_flush(gw_t *g, conn_t *c) {
     conn_update_events(g, c);
     /* Requests held back by the pipeline bound are parsed by the loop, not
        here: this may run in the middle of parsing this very connection. */
-    if (c->in.len && !c->resume && conn_may_read(g, c)) {
-        if (g->nresume == g->resume_cap) {
-            size_t cap = g->resume_cap ? g->resume_cap * 2 : 64;
-            conn_t **r = realloc(g->resume, cap * sizeof *r);
-            if (!r) return; /* its next read event will parse it */
-            g->resume = r;
-            g->resume_cap = cap;
-        }
-        c->resume = true;
-        g->resume[g->nresume++] = c;
-    }
+    if (conn_may_read(g, c)) conn_schedule_resume(g, c);
 }
 
 void gw_slot_done(gw_t *g, slot_t *s) {
@@ -338,7 +351,11 @@ static void conn_read(gw_t *g, conn_t *c) {
         }
         c->in.len += (size_t)n;
         c->last_read = corral_mono_ms();
-        if (!c->ssl || (size_t)n >= budget || !SSL_pending(c->ssl)) break;
+        if (!c->ssl || !SSL_has_pending(c->ssl)) break;
+        if ((size_t)n >= budget) {
+            conn_schedule_resume(g, c); /* the rest next turn: others get theirs first */
+            break;
+        }
         budget -= (size_t)n;
     }
     conn_process(g, c);
@@ -418,22 +435,54 @@ static void sweep(gw_t *g) {
     }
 }
 
-static void drain_broker(gw_t *g) {
+static void expire_calls(gw_t *g) {
+    int64_t now = corral_mono_ms();
+    call_t *call;
+    while ((call = calls_expired(g->calls, now))) gw_call_timeout(g, call);
+}
+
+/* Handle what the broker sent. Returns true if it stopped at the batch
+   bound with messages perhaps left: ZMQ_FD signals only edges, so the loop
+   must then come back without waiting. */
+static bool drain_broker(gw_t *g) {
     for (int i = 0; i < GW_ZMQ_BATCH; i++) {
         corral_msg_t *msg = corral_actor_recv(g->actor, ZMQ_DONTWAIT);
         if (!msg) {
-            if (errno == EAGAIN || errno == ETERM) return;
+            if (errno == EAGAIN || errno == ETERM) return false;
             continue;
         }
         gw_handle_message(g, msg);
         corral_msg_destroy(&msg);
     }
+    return true;
 }
 
-static void expire_calls(gw_t *g) {
-    int64_t now = corral_mono_ms();
-    call_t *call;
-    while ((call = calls_expired(g->calls, now))) gw_call_timeout(g, call);
+static void run_resumes(gw_t *g) {
+    size_t n = g->nresume; /* ones scheduled meanwhile wait for the next round */
+    for (size_t i = 0; i < n; i++) {
+        conn_t *c = g->resume[i];
+        c->resume = false;
+        if (c->fd < 0) continue;
+        if (c->ssl && SSL_has_pending(c->ssl) && conn_may_read(g, c)) conn_read(g, c);
+        else conn_process(g, c);
+    }
+    memmove(g->resume, g->resume + n, (g->nresume - n) * sizeof *g->resume);
+    g->nresume -= n;
+}
+
+/* The end of a loop turn. Any zmq_send may swallow the DEALER's ZMQ_FD edge
+   for replies that arrived meanwhile, so the turn must end with a drain
+   that no send follows; resumed connections send, hence the rounds. True
+   if work is left for the next turn (then it must not sleep). */
+static bool finish_turn(gw_t *g) {
+    for (int round = 0; round < 8; round++) {
+        bool more = drain_broker(g);
+        expire_calls(g);
+        if (more) return true;
+        if (!g->nresume) return false;
+        run_resumes(g);
+    }
+    return true;
 }
 
 static void *gw_run(void *arg) {
@@ -441,11 +490,12 @@ static void *gw_run(void *arg) {
     pthread_setname_np(pthread_self(), "gateway");
     struct epoll_event events[GW_EVENTS];
     int64_t next_sweep = corral_mono_ms() + GW_TICK_MS;
+    bool busy = false;
     while (!atomic_load(&g->stop)) {
         int64_t now = corral_mono_ms(), wake = next_sweep;
         int64_t dl = calls_next_deadline(g->calls);
         if (dl < wake) wake = dl;
-        int timeout = wake <= now ? 0 : (int)(wake - now);
+        int timeout = busy || wake <= now ? 0 : (int)(wake - now);
         int n = epoll_wait(g->epoll_fd, events, GW_EVENTS, timeout);
         for (int i = 0; i < n; i++) {
             void *tag = events[i].data.ptr;
@@ -470,16 +520,7 @@ static void *gw_run(void *arg) {
                 else conn_update_events(g, c);
             }
         }
-        drain_broker(g);
-        expire_calls(g);
-        for (size_t i = 0; i < g->nresume; i++) {
-            conn_t *c = g->resume[i];
-            c->resume = false;
-            if (c->fd < 0) continue;
-            if (c->ssl && SSL_pending(c->ssl)) conn_read(g, c);
-            else conn_process(g, c);
-        }
-        g->nresume = 0;
+        busy = finish_turn(g);
         free_dead(g);
         if (atomic_exchange(&g->reload, false) && g->tls) {
             char err[512];

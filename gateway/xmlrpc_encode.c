@@ -98,18 +98,43 @@ static int put_double(corral_buf_t *b, double x) {
 }
 
 /* Base64 on one line: clients accept either, and breaking lines only adds
-   bytes. */
-static int put_base64(corral_buf_t *b, const unsigned char *s, size_t n) {
+   bytes. readMemory answers are megabytes of it, so it is the hot loop of
+   a big read: a table maps 12 bits to two characters, one 64-bit
+   big-endian load yields 6 bytes (8 characters), and the loop does 48
+   input bytes (64 characters) per turn without a branch per character. */
+#define B64(x) ((x) < 26 ? 'A' + (x) : (x) < 52 ? 'a' + (x) - 26 : (x) < 62 ? '0' + (x) - 52 \
+                : (x) == 62 ? '+' : '/')
+/* Two characters of 12 bits, in memory order (little-endian uint16_t). */
+#define B64P(i) (uint16_t)(B64((i) >> 6) | B64((i) & 63) << 8)
+#define B64P4(i) B64P(i), B64P((i) + 1), B64P((i) + 2), B64P((i) + 3)
+#define B64P16(i) B64P4(i), B64P4((i) + 4), B64P4((i) + 8), B64P4((i) + 12)
+#define B64P64(i) B64P16(i), B64P16((i) + 16), B64P16((i) + 32), B64P16((i) + 48)
+#define B64P256(i) B64P64(i), B64P64((i) + 64), B64P64((i) + 128), B64P64((i) + 192)
+#define B64P1K(i) B64P256(i), B64P256((i) + 256), B64P256((i) + 512), B64P256((i) + 768)
+static const uint16_t b64_pairs[4096] = {
+    B64P1K(0), B64P1K(1024), B64P1K(2048), B64P1K(3072),
+};
+
+/* 6 input bytes at s -> 8 characters at o (reads 8 bytes at s). */
+static inline void b64_six(char *o, const unsigned char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w = __builtin_bswap64(w);      /* first byte into the top bits */
+#endif
+    uint16_t c[4] = {b64_pairs[w >> 52], b64_pairs[(w >> 40) & 0xFFF],
+                     b64_pairs[(w >> 28) & 0xFFF], b64_pairs[(w >> 16) & 0xFFF]};
+    memcpy(o, c, 8);
+}
+
+static char *b64_tail(char *o, const unsigned char *s, size_t n) {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (PUT(b, "<base64>") < 0 || corral_buf_reserve(b, (n + 2) / 3 * 4) < 0) return -1;
-    char *o = b->data + b->len;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *o++ = abc[v >> 18];
-        *o++ = abc[(v >> 12) & 63];
-        *o++ = abc[(v >> 6) & 63];
-        *o++ = abc[v & 63];
+        memcpy(o, &b64_pairs[v >> 12], 2);
+        memcpy(o + 2, &b64_pairs[v & 0xFFF], 2);
+        o += 4;
     }
     if (i < n) {
         uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
@@ -118,6 +143,60 @@ static int put_base64(corral_buf_t *b, const unsigned char *s, size_t n) {
         *o++ = i + 1 < n ? abc[(v >> 6) & 63] : '=';
         *o++ = '=';
     }
+    return o;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define B64_SIMD 1
+/* SSSE3 (every x86-64 CPU since 2006; checked at run time, as the build
+   targets baseline x86-64): 12 bytes -> 16 characters a turn, after
+   W. Mula and D. Lemire, "Faster Base64 Encoding and Decoding using AVX2
+   Instructions" (the SSE "pshufb improved" lookup). Reads 16 bytes per 12
+   used, so it leaves the last 4+ bytes to the scalar code. Returns the
+   bytes it encoded. */
+__attribute__((target("ssse3"))) static size_t b64_ssse3(char *o, const unsigned char *s, size_t n) {
+    /* each 32-bit lane gets bytes b1 b0 b2 b1 of its 3-byte group */
+    const __m128i shuf = _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    const __m128i lut = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                      '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62,
+                                      '/' - 63, 'A', 0, 0);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 12, o += 16) {
+        __m128i in = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + i)), shuf);
+        /* the four 6-bit indices of each lane into its four bytes */
+        __m128i hi = _mm_mulhi_epu16(_mm_and_si128(in, _mm_set1_epi32(0x0fc0fc00)),
+                                     _mm_set1_epi32(0x04000040));
+        __m128i lo = _mm_mullo_epi16(_mm_and_si128(in, _mm_set1_epi32(0x003f03f0)),
+                                     _mm_set1_epi32(0x01000010));
+        __m128i idx = _mm_or_si128(hi, lo);
+        /* index -> offset to add: 0-25 +'A', 26-51 +'a'-26, 52-61 +'0'-52, 62 '+', 63 '/' */
+        __m128i k = _mm_subs_epu8(idx, _mm_set1_epi8(51));
+        __m128i below26 = _mm_cmpgt_epi8(_mm_set1_epi8(26), idx);
+        k = _mm_or_si128(k, _mm_and_si128(below26, _mm_set1_epi8(13)));
+        __m128i out = _mm_add_epi8(_mm_shuffle_epi8(lut, k), idx);
+        _mm_storeu_si128((__m128i *)o, out);
+    }
+    return i;
+}
+#endif
+
+static int put_base64(corral_buf_t *b, const unsigned char *s, size_t n) {
+    if (PUT(b, "<base64>") < 0 || corral_buf_reserve(b, (n + 2) / 3 * 4) < 0) return -1;
+    char *o = b->data + b->len;
+    size_t i = 0;
+#ifdef B64_SIMD
+    if (n >= 16 && __builtin_cpu_supports("ssse3")) {   /* a load and a test */
+        i = b64_ssse3(o, s, n);
+        o += i / 3 * 4;
+    }
+#endif
+    /* 48 bytes a turn; b64_six reads 2 bytes past its 6, so the last turn
+       must leave 2 bytes of input after it. */
+    for (; i + 50 <= n; i += 48, o += 64)
+        for (int k = 0; k < 8; k++) b64_six(o + 8 * k, s + i + 6 * k);
+    for (; i + 8 <= n; i += 6, o += 8) b64_six(o, s + i);
+    o = b64_tail(o, s + i, n - i);
     b->len = (size_t)(o - b->data);
     return PUT(b, "</base64>");
 }
