@@ -117,7 +117,9 @@ static void send_control(corral_broker_t *b, const char *to, const char *verb, c
 /* A process actor is gone: answer its calls in flight with fault 5 and tell
    the supervisor (unless the news came from it). */
 static void route_gone(corral_broker_t *b, route_t *r, const char *reason, bool tell_sup) {
-    LOG_WARN("broker", "actor %s is gone: %s", r->address, reason);
+    /* An adopted actor leaving is the normal end of an analysis. */
+    if (r->state == ROUTE_ADOPTED && !strcmp(reason, "left")) LOG_DEBUG("broker", "actor %s left", r->address);
+    else LOG_WARN("broker", "actor %s is gone: %s", r->address, reason);
     if (r->inflight) {
         for (inflight_t *f = zhashx_first(r->inflight); f; f = zhashx_next(r->inflight))
             answer_fault(b, f->route, f->nroute, f->id, CORRAL_F_GONE,
