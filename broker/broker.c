@@ -286,8 +286,10 @@ static void route_reply(corral_broker_t *b, frames_t *fr, route_t *from, const c
                     zmq_msg_data(&fr->f[fr->body]), zmq_msg_size(&fr->f[fr->body])) < 0) {
         char d[CORRAL_ADDR_MAX];
         frame_str(dest, d, sizeof d);
-        LOG_WARN("broker", "reply %llu from %s to %s lost: %s", (unsigned long long)env->id, from->address,
-                 d, zmq_strerror(errno));
+        /* The gateway sizes its queue for every call it has in flight, so
+           this is a broken invariant or a vanished requester, never load. */
+        LOG_ERROR("broker", "reply %llu from %s to %s lost: %s", (unsigned long long)env->id, from->address,
+                  d, zmq_strerror(errno));
     }
 }
 

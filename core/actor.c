@@ -40,6 +40,11 @@ static int send_body(corral_actor_t *self, const corral_msg_t *route_of) {
 
 corral_actor_t *corral_actor_new(void *zctx, const char *endpoint, const char *address,
                                  const char *identity, const char *secret, int sndhwm) {
+    return corral_actor_new_hwm(zctx, endpoint, address, identity, secret, sndhwm, sndhwm);
+}
+
+corral_actor_t *corral_actor_new_hwm(void *zctx, const char *endpoint, const char *address,
+                                     const char *identity, const char *secret, int sndhwm, int rcvhwm) {
     corral_actor_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
     snprintf(self->address, sizeof self->address, "%s", address);
@@ -52,7 +57,7 @@ corral_actor_t *corral_actor_new(void *zctx, const char *endpoint, const char *a
     zmq_setsockopt(self->sock, ZMQ_ROUTING_ID, id, strlen(id));
     zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
-    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
     if (zmq_connect(self->sock, endpoint) < 0) {
         LOG_ERROR("actor", "%s: connect %s: %s", address, endpoint, zmq_strerror(errno));

@@ -603,7 +603,10 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
         snprintf(err, errlen, "gateway: out of memory");
         goto fail;
     }
-    g->actor = corral_actor_new(zctx, CORRAL_BROKER_INPROC, g->address, NULL, NULL, cfg->sndhwm);
+    /* Room for a reply to every call it lets be in flight, and then some for
+       late replies and events: on this pipe the broker must never find it full. */
+    g->actor = corral_actor_new_hwm(zctx, CORRAL_BROKER_INPROC, g->address, NULL, NULL, cfg->sndhwm,
+                                    cfg->max_inflight + cfg->sndhwm);
     if (!g->actor) {
         snprintf(err, errlen, "gateway: cannot connect to the broker: %s", zmq_strerror(errno));
         goto fail;

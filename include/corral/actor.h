@@ -41,6 +41,13 @@ corral_actor_t *corral_actor_new(void *zctx, const char *endpoint,
                                  const char *address, const char *identity,
                                  const char *secret, int sndhwm);
 
+/* The same, with a receive high-water mark of its own: the gateway's is
+   its bound on calls in flight, so that every reply fits on the way back
+   (a reply is never dropped for a full queue; requests are refused with
+   fault 9 before they are sent instead). */
+corral_actor_t *corral_actor_new_hwm(void *zctx, const char *endpoint, const char *address,
+                                     const char *identity, const char *secret, int sndhwm, int rcvhwm);
+
 /* Send `bye`, close the socket, free. Sets *self to NULL. */
 void corral_actor_destroy(corral_actor_t **self);
 
