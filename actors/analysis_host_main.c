@@ -25,15 +25,6 @@
 static volatile sig_atomic_t g_term;
 static void on_term(int sig) { (void)sig; g_term = 1; }
 
-static int64_t get_int(const msgpack_object *o, const char *k) {
-    int64_t v = 0;
-    corral_value_int(corral_value_member(o, k), &v);
-    return v;
-}
-
-static void get_str(const msgpack_object *o, const char *k, char *buf, size_t cap) {
-    if (corral_value_strcpy(corral_value_member(o, k), buf, cap) < 0) buf[0] = '\0';
-}
 
 /* A NULL-terminated copy of an array of strings. */
 static char **str_array(const msgpack_object *a) {
@@ -70,25 +61,25 @@ static int read_launch(host_t *h, int fd) {
         msgpack_unpack_next(&u, buf, n, &off) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP) {
         const msgpack_object *o = &u.data;
         corral_ainfo_unpack(&h->info, o); /* id is "address" here: set below */
-        get_str(o, "address", h->info.id, sizeof h->info.id);
-        get_str(o, "identity", h->identity, sizeof h->identity);
-        get_str(o, "secret", h->secret, sizeof h->secret);
-        get_str(o, "endpoint", h->endpoint, sizeof h->endpoint);
-        get_str(o, "runDir", h->run_dir, sizeof h->run_dir);
-        get_str(o, "workDir", h->work_dir, sizeof h->work_dir);
-        get_str(o, "program", h->program, sizeof h->program);
+        corral_member_str(o, "address", h->info.id, sizeof h->info.id);
+        corral_member_str(o, "identity", h->identity, sizeof h->identity);
+        corral_member_str(o, "secret", h->secret, sizeof h->secret);
+        corral_member_str(o, "endpoint", h->endpoint, sizeof h->endpoint);
+        corral_member_str(o, "runDir", h->run_dir, sizeof h->run_dir);
+        corral_member_str(o, "workDir", h->work_dir, sizeof h->work_dir);
+        corral_member_str(o, "program", h->program, sizeof h->program);
         h->argv = str_array(corral_value_member(o, "argv"));
         h->envp = str_array(corral_value_member(o, "env"));
-        h->uid = (uid_t)get_int(o, "uid");
-        h->gid = (gid_t)get_int(o, "gid");
+        h->uid = (uid_t)corral_member_int(o, "uid");
+        h->gid = (gid_t)corral_member_int(o, "gid");
         corral_value_bool(corral_value_member(o, "stdin"), &h->has_stdin);
-        h->heartbeat_ms = (int)get_int(o, "heartbeatMs");
-        h->output_buffer = (size_t)get_int(o, "outputBuffer");
-        h->input_buffer = (size_t)get_int(o, "inputBuffer");
-        h->sndhwm = (int)get_int(o, "sndhwm");
-        h->max_wait_ms = (int)get_int(o, "maxWaitMs");
-        corral_log_set_level((int)get_int(o, "logLevel"));
-        h->info.started_ms = get_int(o, "startedAt");
+        h->heartbeat_ms = (int)corral_member_int(o, "heartbeatMs");
+        h->output_buffer = (size_t)corral_member_int(o, "outputBuffer");
+        h->input_buffer = (size_t)corral_member_int(o, "inputBuffer");
+        h->sndhwm = (int)corral_member_int(o, "sndhwm");
+        h->max_wait_ms = (int)corral_member_int(o, "maxWaitMs");
+        corral_log_set_level((int)corral_member_int(o, "logLevel"));
+        h->info.started_ms = corral_member_int(o, "startedAt");
         rc = h->info.id[0] && h->secret[0] && h->run_dir[0] && h->argv && h->argv[0] ? 0 : -1;
     }
     msgpack_unpacked_destroy(&u);

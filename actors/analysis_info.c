@@ -54,41 +54,32 @@ void corral_ainfo_pack(const corral_ainfo_t *a, msgpack_packer *pk, bool full) {
     corral_pack_kv_cstr(pk, "error", a->error);
 }
 
-static int64_t get_int(const msgpack_object *o, const char *k) {
-    int64_t v = 0;
-    corral_value_int(corral_value_member(o, k), &v);
-    return v;
-}
-
-static void get_str(const msgpack_object *o, const char *k, char *buf, size_t cap) {
-    if (corral_value_strcpy(corral_value_member(o, k), buf, cap) < 0) buf[0] = '\0';
-}
 
 int corral_ainfo_unpack(corral_ainfo_t *a, const msgpack_object *o) {
     if (!o || o->type != MSGPACK_OBJECT_MAP || !corral_value_member(o, "id")) return -1;
     corral_ainfo_clear(a);
-    get_str(o, "id", a->id, sizeof a->id);
-    get_str(o, "name", a->name, sizeof a->name);
-    get_str(o, "node", a->node, sizeof a->node);
-    get_str(o, "owner", a->owner, sizeof a->owner);
-    get_str(o, "target", a->target, sizeof a->target);
-    get_str(o, "error", a->error, sizeof a->error);
-    a->owner_role = (int)get_int(o, "ownerRole");
-    a->pid = (int)get_int(o, "pid");
-    a->host_pid = (int)get_int(o, "hostPid");
+    corral_member_str(o, "id", a->id, sizeof a->id);
+    corral_member_str(o, "name", a->name, sizeof a->name);
+    corral_member_str(o, "node", a->node, sizeof a->node);
+    corral_member_str(o, "owner", a->owner, sizeof a->owner);
+    corral_member_str(o, "target", a->target, sizeof a->target);
+    corral_member_str(o, "error", a->error, sizeof a->error);
+    a->owner_role = (int)corral_member_int(o, "ownerRole");
+    a->pid = (int)corral_member_int(o, "pid");
+    a->host_pid = (int)corral_member_int(o, "hostPid");
     a->state = CORRAL_A_FAILED;
     for (int s = CORRAL_A_STARTING; s <= CORRAL_A_FAILED; s++)
         if (corral_value_streq(corral_value_member(o, "state"), corral_astate_name(s))) a->state = s;
-    a->exit_code = (int)get_int(o, "exitCode");
-    a->signal = (int)get_int(o, "signal");
-    a->results = (uint64_t)get_int(o, "results");
-    a->skipped = (uint64_t)get_int(o, "skipped");
-    a->started_ms = get_int(o, "startedMs");
-    a->ended_ms = get_int(o, "endedMs");
-    a->out_total[0] = (uint64_t)get_int(o, "outTotal0");
-    a->out_total[1] = (uint64_t)get_int(o, "outTotal1");
-    a->out_file[0] = (uint64_t)get_int(o, "outFile0");
-    a->out_file[1] = (uint64_t)get_int(o, "outFile1");
+    a->exit_code = (int)corral_member_int(o, "exitCode");
+    a->signal = (int)corral_member_int(o, "signal");
+    a->results = (uint64_t)corral_member_int(o, "results");
+    a->skipped = (uint64_t)corral_member_int(o, "skipped");
+    a->started_ms = corral_member_int(o, "startedMs");
+    a->ended_ms = corral_member_int(o, "endedMs");
+    a->out_total[0] = (uint64_t)corral_member_int(o, "outTotal0");
+    a->out_total[1] = (uint64_t)corral_member_int(o, "outTotal1");
+    a->out_file[0] = (uint64_t)corral_member_int(o, "outFile0");
+    a->out_file[1] = (uint64_t)corral_member_int(o, "outFile1");
     const msgpack_object *p = corral_value_member(o, "params");
     if (p && p->type == MSGPACK_OBJECT_MAP) {
         msgpack_sbuffer sb;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "corral/auth.h"
+#include "corral/buf.h"
 #include "corral/log.h"
 #include "corral/reaper.h"
 
@@ -310,15 +311,6 @@ static int make_run_dir(corral_analyses_t *self, const launch_t *l, aentry_t *e,
     return 0;
 }
 
-static void hex(const unsigned char *b, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* fork+exec the host with the description readable on its fd 3. */
 static pid_t fork_host(corral_analyses_t *self, const msgpack_sbuffer *desc, corral_fault_t *f, const char *id) {
     int p[2];
@@ -448,10 +440,10 @@ static int start(corral_analyses_t *self, launch_t *l, aentry_t *e, corral_fault
     if (make_run_dir(self, l, e, work, sizeof work, f) < 0) return -1;
     if (corral_token_new(token, sizeof token) < 0 || RAND_bytes(rnd, sizeof rnd) != 1)
         return corral_fault_set(f, CORRAL_F_INTERNAL, "analysis %s: no random bytes", e->info.id);
-    hex(rnd, sizeof rnd, secret);
+    corral_hex(rnd, sizeof rnd, secret);
     if (RAND_bytes(rnd, 8) != 1) return corral_fault_set(f, CORRAL_F_INTERNAL, "analysis %s: no random bytes", e->info.id);
     memcpy(identity, "ah-", 3);
-    hex(rnd, 8, identity + 3);
+    corral_hex(rnd, 8, identity + 3);
     if (corral_ainfo_save(&e->info, e->run_dir) < 0)
         return corral_fault_set(f, CORRAL_F_LAUNCH, "analysis %s: %s/info.mp: %s", e->info.id, e->run_dir,
                                 strerror(errno));

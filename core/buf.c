@@ -64,3 +64,13 @@ void corral_buf_free(corral_buf_t *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+void corral_hex(const void *in, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = in;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

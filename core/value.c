@@ -187,6 +187,16 @@ bool corral_value_address(const msgpack_object *o, uint64_t *v) {
     return true;
 }
 
+int64_t corral_member_int(const msgpack_object *o, const char *k) {
+    int64_t v = 0;
+    corral_value_int(corral_value_member(o, k), &v);
+    return v;
+}
+
+void corral_member_str(const msgpack_object *o, const char *k, char *buf, size_t cap) {
+    if (corral_value_strcpy(corral_value_member(o, k), buf, cap) < 0) buf[0] = '\0';
+}
+
 const msgpack_object *corral_param(const msgpack_object *params, uint32_t i) {
     if (!params || params->type != MSGPACK_OBJECT_ARRAY || i >= params->via.array.size) return NULL;
     return &params->via.array.ptr[i];

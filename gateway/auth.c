@@ -11,6 +11,7 @@
    lock. corral_users_file_add is for the `corrald user-add` command and
    takes an flock on the file, so two of them do not interleave lines. */
 #include "corral/auth.h"
+#include "corral/buf.h"
 #include "corral/envelope.h"
 
 #include <errno.h>
@@ -69,15 +70,6 @@ static bool name_ok(const char *s, size_t n) {
     return true;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static int hex_val(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -111,7 +103,7 @@ static int hash_token(const corral_users_t *u, const unsigned char *salt, const 
 int corral_token_new(char *buf, size_t cap) {
     unsigned char raw[TOKEN_BYTES];
     if (cap < TOKEN_HEX + 1 || RAND_bytes(raw, sizeof raw) != 1) return -1;
-    hex_encode(raw, sizeof raw, buf);
+    corral_hex(raw, sizeof raw, buf);
     OPENSSL_cleanse(raw, sizeof raw);
     return 0;
 }
@@ -498,8 +490,8 @@ static corral_users_t *read_locked(int fd, const char *path, char *err, size_t e
    not end with one (hand-edited). 0 or -1 with err. */
 static int append_line(int fd, const char *path, const entry_t *e, char *err, size_t errlen) {
     char salt[2 * SALT_LEN + 1], hash[2 * HASH_LEN + 1], line[LINE_MAX_LEN];
-    hex_encode(e->salt, SALT_LEN, salt);
-    hex_encode(e->hash, HASH_LEN, hash);
+    corral_hex(e->salt, SALT_LEN, salt);
+    corral_hex(e->hash, HASH_LEN, hash);
     struct stat st;
     char last = '\n';
     if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)

@@ -31,6 +31,9 @@ void corral_buf_consume(corral_buf_t *b, size_t n);
 /* Empty it, keeping its memory. */
 void corral_buf_clear(corral_buf_t *b);
 
+/* Write n bytes as 2n lower-case hex digits and a NUL into out. */
+void corral_hex(const void *in, size_t n, char *out);
+
 /* Free its memory; the buffer is then empty and may be used again. */
 void corral_buf_free(corral_buf_t *b);
 

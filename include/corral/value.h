@@ -90,6 +90,13 @@ bool corral_value_bool(const msgpack_object *o, bool *v);
    "31" (decimal). True and *v on success. */
 bool corral_value_address(const msgpack_object *o, uint64_t *v);
 
+/* Member k of map o as an int (0 when absent or not an int). */
+int64_t corral_member_int(const msgpack_object *o, const char *k);
+
+/* Member k of map o copied into buf as a string ("" when absent, not a
+   string, or too long). */
+void corral_member_str(const msgpack_object *o, const char *k, char *buf, size_t cap);
+
 /* The params array's element i, or NULL past its end. */
 const msgpack_object *corral_param(const msgpack_object *params, uint32_t i);
 
