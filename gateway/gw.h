@@ -157,6 +157,18 @@ void gw_respond(gw_t *g, slot_t *s, int status, const char *ctype, const char *b
 /* gateway.c: the slot is done (its data filled): write what is ready. */
 void gw_slot_done(gw_t *g, slot_t *s);
 
+/* conn.c: the connection side (see there). */
+void conn_set_events(gw_t *g, conn_t *c, uint32_t events);
+void conn_close(gw_t *g, conn_t *c);          /* closes now, frees at free_dead */
+void free_dead(gw_t *g);
+bool conn_may_read(gw_t *g, conn_t *c);       /* not while answers pile up */
+void conn_update_events(gw_t *g, conn_t *c);
+void conn_set_deadline(gw_t *g, conn_t *c);
+int conn_write(gw_t *g, conn_t *c);           /* -1 if the connection closed */
+void conn_process(gw_t *g, conn_t *c);        /* parse and answer what is buffered */
+void conn_read(gw_t *g, conn_t *c);
+void answer_error(gw_t *g, conn_t *c, int status);
+
 /* metrics.c */
 int metrics_init(metrics_t *m);
 void metrics_free(metrics_t *m);
