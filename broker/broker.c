@@ -20,9 +20,9 @@
 #include "corral/envelope.h"
 #include "corral/log.h"
 
-#define MAX_FRAMES (CORRAL_MAX_HOPS + 3)
 #define BROKER_BATCH 1024          /* messages handled per wake-up before timers run */
 #define BROKER_SWEEP_MS 250        /* how often heartbeats are checked */
+#define BROKER_HELD_MAX 256        /* messages held for one actor that is still starting */
 
 struct corral_broker {
     void *sock;
@@ -36,17 +36,6 @@ struct corral_broker {
     msgpack_packer pk;
     msgpack_zone zone;
 };
-
-typedef struct frames {
-    zmq_msg_t f[MAX_FRAMES];
-    int n;          /* frames received */
-    int body;       /* index of the envelope frame */
-} frames_t;
-
-static void frames_close(frames_t *fr) {
-    for (int i = 0; i < fr->n; i++) zmq_msg_close(&fr->f[i]);
-    fr->n = 0;
-}
 
 /* Copy a frame's bytes as a C string (identities are short and printable). */
 static void frame_str(zmq_msg_t *m, char *out, size_t cap) {
@@ -131,13 +120,45 @@ static void route_gone(corral_broker_t *b, route_t *r, const char *reason, bool 
     if (tell_sup) send_control(b, b->sup, "gone", r->address, reason);
 }
 
+/* A launched actor never connected: what waited for it ends with fault 5. */
+static void held_fail(corral_broker_t *b, route_t *r) {
+    LOG_WARN("broker", "actor %s was expected but never connected", r->address);
+    r->state = ROUTE_GONE;
+    frames_t *fr;
+    corral_env_t env;
+    corral_fault_t f;
+    while ((fr = routes_take_held(r))) {
+        msgpack_zone_clear(&b->zone);
+        if (corral_env_decode(zmq_msg_data(&fr->f[fr->body]), zmq_msg_size(&fr->f[fr->body]), &b->zone, -1,
+                              &env, &f) == 0 && env.kind == CORRAL_K_REQUEST)
+            answer_fault(b, fr->f, fr->body - 1, env.id, CORRAL_F_GONE, "actor %s never started", r->address);
+        frames_close(fr);
+        free(fr);
+    }
+}
+
 /* A process actor whose socket is still bound (running, or adopted and
    not yet gone) must keep sending: silence past heartbeat_dead_ms is death. */
 static void sweep(corral_broker_t *b) {
     int64_t now = corral_mono_ms();
-    for (route_t *r = routes_first_process(b->routes); r; r = routes_next_process(b->routes))
-        if (r->identity[0] && r->state != ROUTE_GONE && now - r->last_seen > b->cfg->heartbeat_dead_ms)
+    for (route_t *r = routes_first_process(b->routes); r; r = routes_next_process(b->routes)) {
+        if (r->state == ROUTE_PENDING && now - r->last_seen > 3 * b->cfg->heartbeat_dead_ms)
+            held_fail(b, r);
+        else if (r->identity[0] && r->state != ROUTE_GONE && now - r->last_seen > b->cfg->heartbeat_dead_ms)
             route_gone(b, r, "no heartbeat", r->state == ROUTE_UP);
+    }
+}
+
+static void handle(corral_broker_t *b, frames_t *fr);
+
+/* Route again, in order, what waited for r while it was pending. */
+static void flush_held(corral_broker_t *b, route_t *r) {
+    frames_t *fr;
+    while ((fr = routes_take_held(r))) {
+        handle(b, fr);
+        frames_close(fr);
+        free(fr);
+    }
 }
 
 static bool is_sup(corral_broker_t *b, const char *sender) { return strcmp(sender, b->sup) == 0; }
@@ -171,6 +192,7 @@ static void control_hello(corral_broker_t *b, const char *sender, const corral_e
     route_t *r = routes_put(b->routes, address, sender, true);
     r->last_seen = corral_mono_ms();
     LOG_INFO("broker", "process actor %s connected", address);
+    flush_held(b, r); /* what its program (or a client) sent while it started */
 }
 
 static void handle_control(corral_broker_t *b, const char *sender, route_t *from,
@@ -193,15 +215,19 @@ static void handle_control(corral_broker_t *b, const char *sender, route_t *from
         char address[CORRAL_ADDR_MAX], identity[CORRAL_ADDR_MAX], secret[128];
         if (corral_value_strcpy(corral_param(env->p, 0), address, sizeof address) == 0 &&
             corral_value_strcpy(corral_param(env->p, 1), identity, sizeof identity) == 0 &&
-            corral_value_strcpy(corral_param(env->p, 2), secret, sizeof secret) == 0)
+            corral_value_strcpy(corral_param(env->p, 2), secret, sizeof secret) == 0) {
             routes_expect(b->routes, identity, address, secret);
+            route_t *r = routes_pending(b->routes, address);
+            if (r && r->state == ROUTE_PENDING) r->last_seen = corral_mono_ms();
+        }
     } else if (strcmp(verb, "adopt") == 0 && is_sup(b, from->address)) {
         char address[CORRAL_ADDR_MAX];
         if (corral_value_strcpy(corral_param(env->p, 0), address, sizeof address) == 0) {
             /* New requests for it go to the supervisor from now on. A host
                still connected may answer what it holds and say bye; a dead
                one's calls end at its missing heartbeat (route_gone). */
-            routes_adopt(b->routes, address);
+            route_t *r = routes_adopt(b->routes, address);
+            if (r) flush_held(b, r); /* held for a launch that failed: the supervisor answers them */
         }
     } else {
         LOG_WARN("broker", "unknown control %s from %s: ignored", verb, sender);
@@ -238,6 +264,14 @@ static void route_request(corral_broker_t *b, frames_t *fr, route_t *from, const
     int nroute = fr->body - 1; /* sender and its hops */
     route_t *r = routes_by_address(b->routes, to);
     const char *dest = NULL;
+    if (r && r->state == ROUTE_PENDING) {
+        /* Launched, not yet connected (its program may call before its host
+           said hello): the message waits, bounded, for the hello. */
+        if (routes_hold(r, fr, BROKER_HELD_MAX) < 0 && request)
+            answer_fault(b, fr->f, nroute, env->id, CORRAL_F_BUSY, "busy: %s is starting and %d messages "
+                         "already wait for it; retry later", to, BROKER_HELD_MAX);
+        return;
+    }
     if (r && r->state == ROUTE_ADOPTED) dest = b->sup;
     else if (r && r->state == ROUTE_UP) dest = r->identity;
     if (!dest) {

@@ -19,10 +19,21 @@ static void inflight_free(void **item) {
     *item = NULL;
 }
 
+void frames_close(frames_t *fr) {
+    for (int i = 0; i < fr->n; i++) zmq_msg_close(&fr->f[i]);
+    fr->n = 0;
+}
+
 static void route_free(void **item) {
     route_t *r = *item;
     if (!r) return;
     zhashx_destroy(&r->inflight);
+    frames_t *fr;
+    while ((fr = routes_take_held(r))) {
+        frames_close(fr);
+        free(fr);
+    }
+    zlistx_destroy(&r->held);
     free(r);
     *item = NULL;
 }
@@ -78,6 +89,36 @@ route_t *routes_put(routes_t *self, const char *address, const char *identity, b
     r->state = ROUTE_UP;
     zhashx_update(self->by_identity, identity, r);
     return r;
+}
+
+route_t *routes_pending(routes_t *self, const char *address) {
+    route_t *r = zhashx_lookup(self->by_address, address);
+    if (r) return r;
+    r = routes_adopt(self, address); /* makes an unbound process route */
+    if (r) r->state = ROUTE_PENDING;
+    return r;
+}
+
+int routes_hold(route_t *r, const frames_t *fr, size_t max) {
+    if (!r->held) r->held = zlistx_new();
+    if (!r->held || zlistx_size(r->held) >= max) return -1;
+    frames_t *copy = calloc(1, sizeof *copy);
+    if (!copy) return -1;
+    for (int i = 0; i < fr->n; i++) {
+        zmq_msg_init(&copy->f[i]);
+        zmq_msg_copy(&copy->f[i], (zmq_msg_t *)&fr->f[i]);
+    }
+    copy->n = fr->n;
+    copy->body = fr->body;
+    zlistx_add_end(r->held, copy);
+    return 0;
+}
+
+frames_t *routes_take_held(route_t *r) {
+    if (!r->held) return NULL;
+    frames_t *fr = zlistx_first(r->held);
+    if (fr) zlistx_delete(r->held, zlistx_cursor(r->held));
+    return fr;
 }
 
 route_t *routes_adopt(routes_t *self, const char *address) {

@@ -13,8 +13,18 @@
 typedef enum {
     ROUTE_UP = 0,       /* connected and said hello */
     ROUTE_GONE = 1,     /* a process that died or fell silent */
-    ROUTE_ADOPTED = 2   /* ended; the supervisor answers for it */
+    ROUTE_ADOPTED = 2,  /* ended; the supervisor answers for it */
+    ROUTE_PENDING = 3   /* expected (launched), not yet connected: messages wait */
 } route_state_t;
+
+#define MAX_FRAMES (CORRAL_MAX_HOPS + 3)
+
+/* One whole message as the ROUTER received it: [sender, hops..., "", body]. */
+typedef struct frames {
+    zmq_msg_t f[MAX_FRAMES];
+    int n;          /* frames received */
+    int body;       /* index of the envelope frame */
+} frames_t;
 
 typedef struct route {
     char address[CORRAL_ADDR_MAX];
@@ -23,6 +33,7 @@ typedef struct route {
     route_state_t state;
     int64_t last_seen;                 /* monotonic ms */
     zhashx_t *inflight;                /* "id/sender" -> inflight_t, processes only */
+    zlistx_t *held;                    /* frames_t waiting for a pending actor's hello */
 } route_t;
 
 /* A call in flight to a process actor: enough to answer it if the actor dies. */
@@ -57,6 +68,19 @@ route_t *routes_put(routes_t *self, const char *address, const char *identity, b
    it has none). Its identity, if still bound, stays bound: the ending host
    may still answer calls and say bye. */
 route_t *routes_adopt(routes_t *self, const char *address);
+
+/* Mark address expected: a process actor being launched. Messages to it
+   are held (routes_hold) until it connects. No effect on a live route. */
+route_t *routes_pending(routes_t *self, const char *address);
+
+/* Keep a copy of fr for r, a pending route. 0, or -1 when r holds max already. */
+int routes_hold(route_t *r, const frames_t *fr, size_t max);
+
+/* Take the oldest held message of r (the caller handles and frees it), or NULL. */
+frames_t *routes_take_held(route_t *r);
+
+/* Close the frames of fr (not fr itself). */
+void frames_close(frames_t *fr);
 
 /* Forget address entirely. */
 void routes_remove(routes_t *self, const char *address);
