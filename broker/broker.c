@@ -1,4 +1,4 @@
-/* corral — the broker's ROUTER loop.
+/* corral — the broker: its ROUTER, serviced from the gateway's loop.
 
    A message arrives as [sender identity, hops..., "", envelope]. Requests,
    events and controls are routed on `to`: sent as [destination identity,
@@ -8,7 +8,6 @@
 #include "corral/broker.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +29,7 @@ struct corral_broker {
     char ipc_endpoint[CORRAL_PATH_MAX + 32];
     char sup[CORRAL_ADDR_MAX];      /* "sup@node" */
     routes_t *routes;
-    pthread_t thread;
-    bool started;
+    int64_t next_sweep;             /* monotonic ms of the next heartbeat sweep */
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_zone zone;
@@ -396,38 +394,34 @@ static int recv_message(corral_broker_t *b, frames_t *fr) {
     return 0;
 }
 
-static void *broker_run(void *arg) {
-    corral_broker_t *b = arg;
-    pthread_setname_np(pthread_self(), "broker"); /* names show in top -H, perf, gdb */
-    zmq_pollitem_t item = {b->sock, 0, ZMQ_POLLIN, 0};
-    int64_t next_sweep = corral_mono_ms() + BROKER_SWEEP_MS;
-    for (;;) {
-        int64_t wait = next_sweep - corral_mono_ms();
-        if (zmq_poll(&item, 1, wait < 0 ? 0 : (long)wait) < 0) {
-            if (errno == ETERM) break;
-            continue;
+int corral_broker_service(corral_broker_t *b) {
+    int handled = 0;
+    for (int i = 0; i < BROKER_BATCH; i++) {
+        frames_t fr;
+        int rc = recv_message(b, &fr);
+        if (rc < 0) {
+            if (errno == ETERM) return -1;
+            break;
         }
-        for (int i = 0; i < BROKER_BATCH; i++) {
-            frames_t fr;
-            int rc = recv_message(b, &fr);
-            if (rc < 0) {
-                if (errno == ETERM) goto out;
-                break;
-            }
-            if (rc == 0) {
-                handle(b, &fr);
-                frames_close(&fr);
-            }
+        if (rc == 0) {
+            handle(b, &fr);
+            frames_close(&fr);
         }
-        if (corral_mono_ms() >= next_sweep) {
-            sweep(b);
-            next_sweep = corral_mono_ms() + BROKER_SWEEP_MS;
-        }
+        handled++;
     }
-out:
-    zmq_close(b->sock);
-    b->sock = NULL;
-    return NULL;
+    int64_t now = corral_mono_ms();
+    if (now >= b->next_sweep) {
+        sweep(b);
+        b->next_sweep = now + BROKER_SWEEP_MS;
+    }
+    return handled;
+}
+
+int corral_broker_fd(const corral_broker_t *b) {
+    int fd = -1;
+    size_t len = sizeof fd;
+    zmq_getsockopt(b->sock, ZMQ_FD, &fd, &len);
+    return fd;
 }
 
 corral_broker_t *corral_broker_new(void *zctx, const corral_config_t *cfg, char *err, size_t errlen) {
@@ -466,22 +460,11 @@ fail:
     return NULL;
 }
 
-int corral_broker_start(corral_broker_t *b) {
-    int rc = pthread_create(&b->thread, NULL, broker_run, b);
-    if (rc) {
-        errno = rc;
-        return -1;
-    }
-    b->started = true;
-    return 0;
-}
-
 const char *corral_broker_ipc_endpoint(const corral_broker_t *b) { return b->ipc_endpoint; }
 
 void corral_broker_destroy(corral_broker_t **pb) {
     corral_broker_t *b = *pb;
     if (!b) return;
-    if (b->started) pthread_join(b->thread, NULL);
     if (b->sock) zmq_close(b->sock);
     routes_destroy(&b->routes);
     msgpack_sbuffer_destroy(&b->sb);

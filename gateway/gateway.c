@@ -35,7 +35,7 @@ struct corral_gateway {
     bool started;
 };
 
-static const int LISTEN_TAG = -1, ZMQ_TAG = -2;
+static const int LISTEN_TAG = -1, ZMQ_TAG = -2, BROKER_TAG = -3;
 
 int64_t gw_now_us(void) {
     struct timespec ts;
@@ -125,20 +125,20 @@ static void expire_calls(gw_t *g) {
     while ((call = calls_expired(g->calls, now))) gw_call_timeout(g, call);
 }
 
-/* Handle what the broker sent. Returns true if it stopped at the batch
-   bound with messages perhaps left: ZMQ_FD signals only edges, so the loop
-   must then come back without waiting. */
-static bool drain_broker(gw_t *g) {
-    for (int i = 0; i < GW_ZMQ_BATCH; i++) {
+/* Handle what the broker sent to the gateway, up to a batch. Returns how
+   many messages were handled. */
+static int drain_broker(gw_t *g) {
+    int n = 0;
+    for (; n < GW_ZMQ_BATCH; n++) {
         corral_msg_t *msg = corral_actor_recv(g->actor, ZMQ_DONTWAIT);
         if (!msg) {
-            if (errno == EAGAIN || errno == ETERM) return false;
+            if (errno == EAGAIN || errno == ETERM) break;
             continue;
         }
         gw_handle_message(g, msg);
         corral_msg_destroy(&msg);
     }
-    return true;
+    return n;
 }
 
 static void run_resumes(gw_t *g) {
@@ -154,19 +154,37 @@ static void run_resumes(gw_t *g) {
     g->nresume -= n;
 }
 
-/* The end of a loop turn. Any zmq_send may swallow the DEALER's ZMQ_FD edge
-   for replies that arrived meanwhile, so the turn must end with a drain
-   that no send follows; resumed connections send, hence the rounds. True
-   if work is left for the next turn (then it must not sleep). */
+/* The end of a loop turn: the broker and the gateway's DEALER hand each
+   other messages within this thread, so both are serviced in rounds until a
+   round finds nothing. Any zmq_send may swallow a socket's ZMQ_FD edge for
+   messages that arrived meanwhile, so the turn must end on a round with no
+   send after its receives; resumed connections send, hence the rounds.
+   True if work is left for the next turn (then it must not sleep). */
 static bool finish_turn(gw_t *g) {
-    for (int round = 0; round < 8; round++) {
-        bool more = drain_broker(g);
+    for (int round = 0; round < 16; round++) {
+        int routed = g->zmq_ended ? 0 : corral_broker_service(g->broker);
+        if (routed < 0) { /* the context is shut down: stop polling its fds */
+            g->zmq_ended = true;
+            epoll_ctl(g->epoll_fd, EPOLL_CTL_DEL, g->broker_fd, NULL);
+            epoll_ctl(g->epoll_fd, EPOLL_CTL_DEL, g->zmq_fd, NULL);
+            routed = 0;
+        }
+        int answered = g->zmq_ended ? 0 : drain_broker(g);
         expire_calls(g);
-        if (more) return true;
-        if (!g->nresume) return false;
-        run_resumes(g);
+        if (g->nresume) run_resumes(g);
+        else if (routed == 0 && answered == 0) return false;
     }
     return true;
+}
+
+/* Quiescing: no more HTTP; calls in flight are dropped with their connections. */
+static void close_http(gw_t *g) {
+    epoll_ctl(g->epoll_fd, EPOLL_CTL_DEL, g->listen_fd, NULL);
+    close(g->listen_fd);
+    g->listen_fd = -1;
+    while (g->conns) conn_close(g, g->conns);
+    free_dead(g);
+    g->http_closed = true;
 }
 
 static void *gw_run(void *arg) {
@@ -176,6 +194,7 @@ static void *gw_run(void *arg) {
     int64_t next_sweep = corral_mono_ms() + GW_TICK_MS;
     bool busy = false;
     while (!atomic_load(&g->stop)) {
+        if (atomic_load(&g->quiesce) && !g->http_closed) close_http(g);
         int64_t now = corral_mono_ms(), wake = next_sweep;
         int64_t dl = calls_next_deadline(g->calls);
         if (dl < wake) wake = dl;
@@ -185,7 +204,7 @@ static void *gw_run(void *arg) {
             void *tag = events[i].data.ptr;
             if (tag == &LISTEN_TAG) {
                 accept_all(g);
-            } else if (tag != &ZMQ_TAG) {
+            } else if (tag != &ZMQ_TAG && tag != &BROKER_TAG) {
                 conn_t *c = tag;
                 if (c->fd < 0) continue; /* closed earlier this turn */
                 uint32_t ev = events[i].events;
@@ -260,7 +279,7 @@ static void scoped_free(void **item) {
 }
 
 corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, corral_users_t *users,
-                                     char *err, size_t errlen, int *in_use) {
+                                     corral_broker_t *broker, char *err, size_t errlen, int *in_use) {
     *in_use = 0;
     corral_gateway_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
@@ -298,11 +317,15 @@ corral_gateway_t *corral_gateway_new(void *zctx, const corral_config_t *cfg, cor
     corral_actor_set_send_timeout(g->actor, 0); /* a full queue is fault 9, never a stall */
     size_t zl = sizeof g->zmq_fd;
     zmq_getsockopt(corral_actor_socket(g->actor), ZMQ_FD, &g->zmq_fd, &zl);
+    g->broker = broker;
+    g->broker_fd = corral_broker_fd(broker);
     g->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = (void *)&LISTEN_TAG};
     struct epoll_event zev = {.events = EPOLLIN, .data.ptr = (void *)&ZMQ_TAG};
+    struct epoll_event bev = {.events = EPOLLIN, .data.ptr = (void *)&BROKER_TAG};
     if (g->epoll_fd < 0 || epoll_ctl(g->epoll_fd, EPOLL_CTL_ADD, g->listen_fd, &lev) < 0 ||
-        epoll_ctl(g->epoll_fd, EPOLL_CTL_ADD, g->zmq_fd, &zev) < 0) {
+        epoll_ctl(g->epoll_fd, EPOLL_CTL_ADD, g->zmq_fd, &zev) < 0 ||
+        epoll_ctl(g->epoll_fd, EPOLL_CTL_ADD, g->broker_fd, &bev) < 0) {
         snprintf(err, errlen, "gateway: epoll: %s", strerror(errno));
         goto fail;
     }
@@ -317,6 +340,8 @@ int corral_gateway_port(const corral_gateway_t *self) { return self->g.port; }
 bool corral_gateway_tls(const corral_gateway_t *self) { return self->g.tls != NULL; }
 
 void corral_gateway_reload(corral_gateway_t *self) { atomic_store(&self->g.reload, true); }
+
+void corral_gateway_quiesce(corral_gateway_t *self) { atomic_store(&self->g.quiesce, true); }
 
 int corral_gateway_start(corral_gateway_t *self) {
     int rc = pthread_create(&self->thread, NULL, gw_run, &self->g);

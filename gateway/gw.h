@@ -106,6 +106,11 @@ typedef struct gw {
     msgpack_packer sub_pk;
     corral_buf_t xml;        /* scratch: a response body */
     tls_t *tls;              /* NULL when serving plain HTTP */
+    struct corral_broker *broker; /* serviced by this loop (see broker.h) */
+    int broker_fd;
+    atomic_bool quiesce;     /* stop serving HTTP; keep routing until stop */
+    bool http_closed;
+    bool zmq_ended;          /* the context was shut down */
     atomic_bool reload;      /* SIGHUP: load the certificate and key again */
     atomic_bool stop;
 } gw_t;

@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
     zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, cfg.max_targets + 256);
     int in_use = 0, status = 1;
     corral_broker_t *broker = corral_broker_new(zctx, &cfg, err, sizeof err);
-    corral_gateway_t *gateway = broker ? corral_gateway_new(zctx, &cfg, users, err, sizeof err, &in_use) : NULL;
+    corral_gateway_t *gateway = broker ? corral_gateway_new(zctx, &cfg, users, broker, err, sizeof err, &in_use) : NULL;
     corral_supervisor_t *sup = NULL;
     if (!gateway) {
         fprintf(stderr, "corrald: %s\n", err);
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
     /* With --listen HOST:0 the port is known only now; analyses are told
        it (CORRAL_URL), so the config carries the bound one from here on. */
     cfg.listen_port = corral_gateway_port(gateway);
-    if (corral_broker_start(broker) < 0 || corral_reaper_start(zctx, &cfg) < 0 ||
+    if (corral_reaper_start(zctx, &cfg) < 0 ||
         !(sup = corral_supervisor_new(zctx, &cfg)) || corral_supervisor_start(sup) < 0 ||
         corral_gateway_start(gateway) < 0) {
         fprintf(stderr, "corrald: cannot start its threads: %s\n", strerror(errno));
@@ -149,14 +149,16 @@ int main(int argc, char **argv) {
     wait_for_stop(&stop, gateway);
     status = 0;
 out:
-    /* Order: no new calls, then analyses end (they need the broker), then
-       the context shuts down and every target thread kills and reaps its
-       program (they need the reaper), then the rest. */
-    corral_gateway_destroy(&gateway);
+    /* Order: no new calls, then analyses end (they need the broker, which
+       the gateway's loop still services), then the context shuts down and
+       every target thread kills and reaps its program (they need the
+       reaper), then the rest. */
+    if (gateway) corral_gateway_quiesce(gateway);
     corral_supervisor_destroy(&sup);
     zmq_ctx_shutdown(zctx);
     wait_for_targets();
     corral_reaper_stop();
+    corral_gateway_destroy(&gateway);
     corral_broker_destroy(&broker);
     zmq_ctx_term(zctx);
     corral_users_destroy(&users);

@@ -27,13 +27,21 @@ typedef struct corral_broker corral_broker_t;
    a sentence in err on failure. */
 corral_broker_t *corral_broker_new(void *zctx, const corral_config_t *cfg, char *err, size_t errlen);
 
-/* Start the broker's thread. 0, or -1 with errno. */
-int corral_broker_start(corral_broker_t *self);
+/* The broker has no thread of its own: the gateway's loop services it
+   (corral_gateway_new), so a call's hops from the gateway to the broker and
+   back cost no thread switch. The fd to poll: the ROUTER's ZMQ_FD, which
+   signals edges only (service until it reports nothing handled). */
+int corral_broker_fd(const corral_broker_t *self);
+
+/* Handle what is queued, up to a batch, and run the heartbeat sweep when
+   due. Returns the number of messages handled (BROKER_BATCH: maybe more
+   left), or -1 once the context is shut down. One thread at a time. */
+int corral_broker_service(corral_broker_t *self);
 
 /* The ipc endpoint process actors connect to. */
 const char *corral_broker_ipc_endpoint(const corral_broker_t *self);
 
-/* Join the thread (after zmq_ctx_shutdown made it end) and free. */
+/* Close the ROUTER and free (after the servicing thread has ended). */
 void corral_broker_destroy(corral_broker_t **self);
 
 #endif
