@@ -117,6 +117,27 @@ class Server:
     def http(self, timeout=10):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
+    def post(self, body, user="admin", timeout=30):
+        """POST raw bytes to /RPC2 as user; returns (status, body)."""
+        c = self.http(timeout=timeout)
+        c.request("POST", "/RPC2", body, {"Content-Type": "text/xml", "Authorization": self.auth_header(user)})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+
+    def fault_of(self, body, user="admin"):
+        """The XML-RPC fault a raw body gets (None when it got a result);
+        an HTTP status other than 200 fails the test."""
+        status, data = self.post(body, user)
+        if status != 200:
+            raise AssertionError("HTTP %d: %r" % (status, data[:200]))
+        try:
+            xmlrpc.client.loads(data)
+        except xmlrpc.client.Fault as f:
+            return f
+        return None
+
     def auth_header(self, user="admin"):
         import base64
         raw = ("%s:%s" % (user, self.tokens[user])).encode()

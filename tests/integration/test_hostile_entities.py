@@ -54,20 +54,6 @@ def call_xml(method, *values_xml):
             % (method, "".join("<param><value>%s</value></param>" % v for v in values_xml))).encode()
 
 
-def post_fault(server, user, body):
-    c = server.http()
-    c.request("POST", "/RPC2", body, {"Content-Type": "text/xml", "Authorization": server.auth_header(user)})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    assert r.status == 200, (r.status, data)
-    try:
-        xmlrpc.client.loads(data)
-    except xmlrpc.client.Fault as f:
-        return f
-    return None
-
-
 class HostileReadMemory(ServerTestCase):
     server_args = ("--max-read", str(MAX_READ))
 
@@ -81,7 +67,7 @@ class HostileReadMemory(ServerTestCase):
         try:
             for addr, length, code in READ_CASES:
                 with self.subTest(addr=addr, length=length):
-                    f = post_fault(self.server, "oper", call_xml(
+                    f = self.server.fault_of(user="oper", body=call_xml(
                         "target.readMemory", "<string>%s</string>" % tid, addr, length))
                     self.assertIsNotNone(f)
                     self.assertEqual(f.faultCode, code, f.faultString)

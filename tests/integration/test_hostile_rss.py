@@ -32,7 +32,7 @@ class HostileRss(ServerTestCase):
     def one_round(self, methods):
         n = 0
         for name, body, code in hx.CASES:
-            f = hx.fault_of(self.server, body)
+            f = self.server.fault_of(body)
             self.assertEqual(f.faultCode, code, name)
             n += 1
         for name, raw, status in hh.RAW_CASES:
@@ -56,7 +56,7 @@ class HostileRss(ServerTestCase):
             p = self.proxy("oper")
             tid = p.target.launch({"argv": [fixture("loop")], "stopAtEntry": True})["id"]
             for addr, length, code in he.READ_CASES:
-                f = he.post_fault(self.server, "oper", he.call_xml(
+                f = self.server.fault_of(user="oper", body=he.call_xml(
                     "target.readMemory", "<string>%s</string>" % tid, addr, length))
                 self.assertEqual(f.faultCode, code)
                 n += 1

@@ -122,33 +122,11 @@ EDGES = [
 ]
 
 
-def post(server, body, timeout=30):
-    c = server.http(timeout=timeout)
-    c.request("POST", "/RPC2", body, {"Content-Type": "text/xml",
-                                      "Authorization": server.auth_header()})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
-
-
-def fault_of(server, body):
-    """The fault a body gets (None when it got a result)."""
-    status, data = post(server, body)
-    if status != 200:
-        raise AssertionError("HTTP %d: %r" % (status, data[:200]))
-    try:
-        xmlrpc.client.loads(data)
-    except xmlrpc.client.Fault as f:
-        return f
-    return None
-
-
 class HostileXml(ServerTestCase):
 
     def check_case(self, name, body, code):
         t0 = time.time()
-        f = fault_of(self.server, body)
+        f = self.server.fault_of(body)
         took = time.time() - t0
         self.assertIsNotNone(f, name)
         self.assertEqual(f.faultCode, code, "%s: %s" % (name, f.faultString))
@@ -166,19 +144,19 @@ class HostileXml(ServerTestCase):
     def test_billion_laughs_is_refused_at_once(self):
         _, body, _ = next(c for c in CASES if c[0] == "billion_laughs")
         t0 = time.time()
-        self.assertEqual(fault_of(self.server, body).faultCode, -32700)
+        self.assertEqual(self.server.fault_of(body).faultCode, -32700)
         self.assertLess(time.time() - t0, 1 * SLOW)
 
     def test_edge_values_are_accepted_unchanged(self):
         for xml, want in EDGES:
             with self.subTest(xml):
-                status, data = post(self.server, call(xml))
+                status, data = self.server.post(call(xml))
                 self.assertEqual(status, 200)
                 self.assertEqual(xmlrpc.client.loads(data, use_builtin_types=True)[0][0], want)
 
     def test_64_nested_arrays_are_still_accepted(self):
         # the limit refuses the attack, not the deepest legal value
-        status, data = post(self.server, call("<array><data><value>" * 64 + "<int>1</int>"
+        status, data = self.server.post(call("<array><data><value>" * 64 + "<int>1</int>"
                                               + "</value></data></array>" * 64))
         self.assertEqual(status, 200)
         v = xmlrpc.client.loads(data)[0][0]
@@ -191,7 +169,7 @@ class HostileXml(ServerTestCase):
         # declaration is ignored, so a declared UTF-16 cannot make the parser
         # read the check's bytes differently from the check.
         body = call("<string>é</string>").replace(b"version='1.0'", b"version='1.0' encoding='UTF-16'")
-        status, data = post(self.server, body)
+        status, data = self.server.post(body)
         self.assertEqual(status, 200)
         self.assertEqual(xmlrpc.client.loads(data)[0][0], "é")
 
